@@ -7,6 +7,9 @@ The API ``eval.py`` is written over::
     write_report({"sot": report, "other": other_report}, out_dir) # table + metrics.json + plots
 """
 from sot.evaluation.protocols import PROTOCOLS, ResultFormatError, score
-from sot.evaluation.report import Report, TrackerResult
+from sot.evaluation.report import Report, TrackerResult, write_report
+from sot.evaluation.results_io import load_results, write_submission_zip
+from sot.evaluation.runner import run_tracker
 
-__all__ = ["PROTOCOLS", "Report", "ResultFormatError", "TrackerResult", "score"]
+__all__ = ["PROTOCOLS", "Report", "ResultFormatError", "TrackerResult", "load_results", "run_tracker", "score",
+           "write_report", "write_submission_zip"]

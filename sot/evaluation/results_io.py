@@ -1,0 +1,198 @@
+"""Raw tracking results on disk, in each toolkit's own layout, and the submission zips.
+
+Layouts (``<dir>`` is one tracker's result folder):
+
+``otb`` (also ``lasot``, ``uav``, ``nfs``, ``tnl2k``; the got10k toolkit / pysot / LaSOT toolkit form)
+    ``<dir>/<seq>.txt``, one ``x,y,w,h`` row per frame; times in ``<dir>/times/<seq>_time.txt``.
+    Repetition ``r >= 2`` goes to ``<dir>/rep_<r:03d>/<seq>.txt``.
+``got10k``
+    ``<dir>/<seq>/<seq>_<r:03d>.txt`` per repetition and ``<dir>/<seq>/<seq>_time.txt`` with one
+    column per repetition (the GOT-10k toolkit and evaluation server form).
+``trackingnet``
+    ``<dir>/<seq>.txt`` (comma separated); the submission zip holds those files at its root.
+``pytracking``
+    ``<dir>/<seq>.txt`` tab separated, times in ``<dir>/<seq>_time.txt``. Read-only (the reader accepts it).
+
+Readers accept ``,``, tab or space delimiters and check the field count line by line.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from sot.datasets.annotations import parse_table, read_table
+from sot.datasets.base import DatasetFormatError
+from sot.evaluation.report import TrackerResult
+
+FORMATS = ("otb", "lasot", "uav", "nfs", "tnl2k", "got10k", "trackingnet")
+BOX_FMT = "%.4f"
+TIME_FMT = "%.8f"
+
+
+def _family(fmt: str) -> str:
+    if fmt in ("otb", "lasot", "uav", "nfs", "tnl2k", "generic", "trackingnet"):
+        return "otb"
+    if fmt == "got10k":
+        return "got10k"
+    raise ValueError(f"unknown result format {fmt!r}; known: {FORMATS}")
+
+
+def box_path(out_dir, fmt: str, name: str, rep: int = 0) -> Path:
+    """Where repetition ``rep`` (0-based) of sequence ``name`` is stored."""
+    out_dir = Path(out_dir)
+    if _family(fmt) == "got10k":
+        return out_dir / name / f"{name}_{rep + 1:03d}.txt"
+    if rep == 0:
+        return out_dir / f"{name}.txt"
+    return out_dir / f"rep_{rep + 1:03d}" / f"{name}.txt"
+
+
+def time_path(out_dir, fmt: str, name: str, rep: int = 0) -> Path:
+    out_dir = Path(out_dir)
+    if _family(fmt) == "got10k":
+        return out_dir / name / f"{name}_time.txt"
+    base = out_dir if rep == 0 else out_dir / f"rep_{rep + 1:03d}"
+    return base / "times" / f"{name}_time.txt"
+
+
+def format_boxes(boxes: np.ndarray) -> str:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return "".join(",".join(BOX_FMT % v for v in row) + "\n" for row in boxes)
+
+
+def write_sequence(out_dir, fmt: str, name: str, result: TrackerResult, reps: list[int] | None = None) -> TrackerResult:
+    """Write the repetitions ``reps`` (default all) of one sequence; return the boxes as written (rounded).
+
+    In the ``got10k`` layout the time file holds every repetition of ``result`` as columns.
+    """
+    reps = list(range(len(result.boxes))) if reps is None else reps
+    written = []
+    for r in range(len(result.boxes)):
+        if r not in reps:
+            written.append(np.asarray(result.boxes[r], dtype=np.float64))
+            continue
+        p = box_path(out_dir, fmt, name, r)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        text = format_boxes(result.boxes[r])
+        _atomic_write(p, text)
+        written.append(parse_table(text, p, 4))
+    if result.times is not None:
+        if _family(fmt) == "got10k":
+            n = max(len(t) for t in result.times)
+            cols = np.full((n, len(result.times)), np.nan)
+            for r, t in enumerate(result.times):
+                cols[: len(t), r] = t
+            p = time_path(out_dir, fmt, name)
+            _atomic_write(p, "".join(",".join(TIME_FMT % v for v in row) + "\n" for row in cols))
+        else:
+            for r in reps:
+                p = time_path(out_dir, fmt, name, r)
+                p.parent.mkdir(parents=True, exist_ok=True)
+                _atomic_write(p, "".join(TIME_FMT % v + "\n" for v in np.asarray(result.times[r]).reshape(-1)))
+    times = None if result.times is None else [
+        np.array([float(TIME_FMT % v) for v in np.asarray(t).reshape(-1)]) for t in result.times]
+    return TrackerResult(written, times)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write then rename, so that an interrupted run never leaves a half-written file that resume would trust."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def existing_repetitions(out_dir, fmt: str, name: str, repetitions: int) -> list[int]:
+    """The 0-based repetitions of ``name`` already on disk."""
+    return [r for r in range(repetitions) if box_path(out_dir, fmt, name, r).is_file()]
+
+
+def read_sequence(out_dir, fmt: str, name: str, repetitions: int | None = None) -> TrackerResult:
+    """Read one sequence's repetitions (all found when ``repetitions`` is None) and its times if present."""
+    out_dir = Path(out_dir)
+    boxes, times = [], []
+    if _family(fmt) == "got10k":
+        files = sorted((out_dir / name).glob(f"{name}_[0-9][0-9][0-9].txt"))
+        if repetitions is not None:
+            files = [box_path(out_dir, fmt, name, r) for r in range(repetitions)]
+        boxes = [read_table(f, 4) for f in files]
+        tp = time_path(out_dir, fmt, name)
+        if tp.is_file():
+            t = read_table(tp, _width(tp))
+            times = [t[:, r] for r in range(min(t.shape[1], len(boxes)))]
+    else:
+        rep = 0
+        while box_path(out_dir, fmt, name, rep).is_file() and (repetitions is None or rep < repetitions):
+            boxes.append(read_table(box_path(out_dir, fmt, name, rep), 4))
+            for tp in (time_path(out_dir, fmt, name, rep), box_path(out_dir, fmt, name, rep).with_name(f"{name}_time.txt")):
+                if tp.is_file():
+                    times.append(read_table(tp, 1)[:, 0])
+                    break
+            rep += 1
+    if not boxes:
+        raise DatasetFormatError(f"{box_path(out_dir, fmt, name)}: results not found")
+    return TrackerResult(boxes, times if len(times) == len(boxes) else None)
+
+
+def _width(path: Path) -> int:
+    first = next(ln for ln in path.read_text().splitlines() if ln.strip())
+    return len(first.replace("\t", ",").replace(" ", ",").strip(",").split(","))
+
+
+def detect_format(path, names: list[str]) -> str:
+    """``got10k`` if ``<path>/<seq>/<seq>_001.txt`` exists for a sequence, ``otb`` if ``<path>/<seq>.txt``."""
+    path = Path(path)
+    for n in names:
+        if (path / n / f"{n}_001.txt").is_file():
+            return "got10k"
+        if (path / f"{n}.txt").is_file():
+            return "otb"
+    raise DatasetFormatError(
+        f"{path}: no result file for any of {len(names)} sequences (looked for <seq>.txt and <seq>/<seq>_001.txt, "
+        f"e.g. {names[:3]})")
+
+
+def load_results(path, names: list[str], tracker: str | None = None, fmt: str | None = None) -> dict[str, TrackerResult]:
+    """Read the raw results of one tracker for the sequences ``names`` that have them.
+
+    Args:
+        path: a tracker's result folder (or a folder of trackers with ``tracker`` naming one).
+        names: the dataset's sequence names; sequences without a file are left out (``score`` reports them).
+        fmt: layout; detected when None.
+    """
+    path = Path(path)
+    if tracker is not None:
+        path = path / tracker
+    if not path.is_dir():
+        raise DatasetFormatError(f"{path}: results directory not found")
+    fmt = fmt or detect_format(path, names)
+    out = {}
+    for n in names:
+        if box_path(path, fmt, n, 0).is_file():
+            out[n] = read_sequence(path, fmt, n)
+    return out
+
+
+def write_submission_zip(result_dir, fmt: str, zip_path) -> Path:
+    """Pack a result folder for an evaluation server.
+
+    ``got10k``: the ``<seq>/<seq>_NNN.txt`` and ``<seq>_time.txt`` tree (GOT-10k server form).
+    ``trackingnet``: every ``<seq>.txt`` at the zip root (TrackingNet server form).
+    """
+    result_dir, zip_path = Path(result_dir), Path(zip_path)
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "got10k":
+        files = sorted(p for p in result_dir.glob("*/*.txt") if p.parent.name == p.name.rsplit("_", 1)[0])
+    elif fmt == "trackingnet":
+        files = sorted(result_dir.glob("*.txt"))
+    else:
+        raise ValueError(f"no submission zip for format {fmt!r} (got10k, trackingnet)")
+    if not files:
+        raise DatasetFormatError(f"{result_dir}: no result files to pack")
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            z.write(f, f.relative_to(result_dir).as_posix())
+    return zip_path
