@@ -1,0 +1,49 @@
+"""Build a tracker network from the ``backbone``, ``neck`` and ``head`` config nodes."""
+from __future__ import annotations
+
+import inspect
+
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig
+
+from sot.models.errors import IncompatiblePartsError
+from sot.models.siamese import SiameseNet
+
+
+def _name(node: DictConfig) -> str:
+    return str(node.get("_target_", "?")).rsplit(".", 1)[-1]
+
+
+def _shape_kwargs(target: str, channels, strides) -> dict:
+    """``in_channels`` always; ``in_strides`` where the class accepts it."""
+    kwargs = {"in_channels": list(channels)}
+    params = inspect.signature(get_class(target).__init__).parameters
+    if "in_strides" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs["in_strides"] = list(strides)
+    return kwargs
+
+
+def build_model(backbone: DictConfig, neck: DictConfig, head: DictConfig) -> SiameseNet:
+    """Instantiate backbone, then neck and head with the channels and strides flowing from it.
+
+    Parts that cannot work together raise :class:`IncompatiblePartsError` naming both parts.
+    """
+    bb = instantiate(backbone)
+    pair = f"backbone {_name(backbone)}"
+    try:
+        nk = instantiate(neck, **_shape_kwargs(neck._target_, bb.out_channels, bb.strides))
+        pair += f" + neck {_name(neck)}"
+        if getattr(bb, "one_stream", False) and getattr(get_class(head._target_), "two_stream", True):
+            raise IncompatiblePartsError(
+                f"head {_name(head)} correlates separate template and search feature maps, but the one-stream "
+                f"backbone fuses them itself; pick a head for one-stream backbones (center, corner)"
+            )
+        hd = instantiate(head, **_shape_kwargs(head._target_, nk.out_channels, nk.strides))
+    except Exception as e:  # Hydra wraps constructor errors in InstantiationException
+        cause = e
+        while cause is not None and not isinstance(cause, IncompatiblePartsError):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        raise IncompatiblePartsError(f"{pair} + head {_name(head)} do not fit: {cause}") from None
+    return SiameseNet(bb, nk, hd)

@@ -1,0 +1,166 @@
+"""The tracker object: per-sequence state around a :class:`SiameseNet`, with SiamFC / SiamRPN++ post-processing."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sot.data.crop import context_side, crop_and_resize
+
+
+class InvalidBoxError(ValueError):
+    """An initial box that cannot be tracked (NaN, non-positive size, outside the image)."""
+
+
+def check_init_box(box, width: int, height: int) -> np.ndarray:
+    box = np.asarray(box, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.all(np.isfinite(box)):
+        raise InvalidBoxError(f"init box must be 4 finite numbers [x, y, w, h], got {box.tolist()}")
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise InvalidBoxError(f"init box [x, y, w, h] = {box.tolist()} has non-positive size; expected w > 0 and h > 0")
+    if x + w <= 0 or y + h <= 0 or x >= width or y >= height:
+        raise InvalidBoxError(f"init box {box.tolist()} lies outside the {width}x{height} image")
+    return box
+
+
+class SiameseTracker:
+    """Follows one object: ``init(image, box)`` once, then ``track(image) -> (box, score)`` per frame.
+
+    Args:
+        model: a :class:`sot.models.siamese.SiameseNet`.
+        exemplar_size: template crop size (pixels).
+        instance_size: search crop size (pixels).
+        context_amount: SiamFC context; template side ``sqrt((w + p)(h + p))``, ``p = context * (w + h)``.
+        template_factor: if set, square crops of side ``sqrt(w h) * factor`` instead (OSTrack / STARK).
+        search_factor: search side factor in that mode.
+        scales: search scale factors (SiamFC: ``1.0375 ** [-1, 0, 1]``).
+        scale_penalty: score multiplier of every scale other than the middle one (SiamFC 0.9745).
+        penalty_k: SiamRPN scale / ratio change penalty ``exp(-(r_c s_c - 1) k)``.
+        window_influence: weight of the cosine window in the final score.
+        lr: size update rate.
+        lr_mode: ``adaptive`` multiplies ``lr`` by the penalised score of the chosen box (SiamRPN),
+            ``fixed`` uses ``lr`` as is (SiamFC).
+        normalize_scores: SiamFC: shift the chosen score map to min 0, sum 1 before mixing with a sum-1 window.
+        min_size: smallest box side after clipping (pixels).
+        device: where the network runs.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        exemplar_size: int = 127,
+        instance_size: int = 255,
+        context_amount: float = 0.5,
+        template_factor: float | None = None,
+        search_factor: float | None = None,
+        scales: Sequence[float] = (1.0,),
+        scale_penalty: float = 1.0,
+        penalty_k: float = 0.0,
+        window_influence: float = 0.42,
+        lr: float = 0.38,
+        lr_mode: str = "adaptive",
+        normalize_scores: bool = False,
+        min_size: float = 10.0,
+        device: str = "cpu",
+    ):
+        if lr_mode not in ("adaptive", "fixed"):
+            raise ValueError(f"tracker.lr_mode must be 'adaptive' or 'fixed', got {lr_mode!r}")
+        self.model = model.eval().to(device)
+        self.exemplar_size, self.instance_size = int(exemplar_size), int(instance_size)
+        self.context_amount = context_amount
+        self.template_factor, self.search_factor = template_factor, search_factor
+        self.scales = np.asarray(scales, dtype=np.float64)
+        self.scale_penalty, self.penalty_k = scale_penalty, penalty_k
+        self.window_influence, self.lr, self.lr_mode = window_influence, lr, lr_mode
+        self.normalize_scores, self.min_size = normalize_scores, min_size
+        self.device = torch.device(device)
+
+    # ---- crops ----
+    def _template_side(self, w: float, h: float) -> float:
+        if self.template_factor is not None:
+            return math.sqrt(w * h) * self.template_factor
+        return float(context_side(w, h, self.context_amount))
+
+    def _search_side(self, w: float, h: float) -> float:
+        if self.search_factor is not None:
+            return math.sqrt(w * h) * self.search_factor
+        return self._template_side(w, h) * self.instance_size / self.exemplar_size
+
+    def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
+        arr = np.stack(crops).transpose(0, 3, 1, 2)
+        return torch.from_numpy(arr).to(self.device, torch.float32)
+
+    # ---- API ----
+    @torch.no_grad()
+    def init(self, image: np.ndarray, box) -> None:
+        """Start a sequence: ``image`` RGB uint8 (H, W, 3), ``box`` ``[x, y, w, h]``."""
+        H, W = image.shape[:2]
+        x, y, w, h = check_init_box(box, W, H)
+        self.center = np.array([x + w / 2, y + h / 2])
+        self.size = np.array([w, h])
+        self.image_size = (W, H)
+        crop, _ = crop_and_resize(image, self.center, self._template_side(w, h), self.exemplar_size)
+        self.z_feats = self.model.forward_template(self._to_tensor([crop]))
+
+    @torch.no_grad()
+    def track(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """Locate the target in the next frame; returns ``([x, y, w, h], score)``."""
+        H, W = image.shape[:2]
+        S = self.instance_size
+        side = self._search_side(*self.size)
+        sides = side * self.scales
+        crops = [crop_and_resize(image, self.center, s, S)[0] for s in sides]
+        n = len(crops)
+        z = self.z_feats
+        if n > 1:
+            z = [f.expand(n, *f.shape[1:]) for f in z] if isinstance(z, list) else z.expand(n, *z.shape[1:])
+        outputs = self.model.forward_search(z, self._to_tensor(crops))
+        head = self.model.head
+        prior = torch.as_tensor(self.size[None] * S / sides[:, None], dtype=torch.float32, device=self.device)
+        boxes, scores = head.decode(outputs, S, prior)  # (n, N, 4) crop cxcywh, (n, N)
+        boxes, scores = boxes.double().cpu().numpy(), scores.double().cpu().numpy()
+        window = head.window(outputs).double().cpu().numpy()
+
+        # scale / ratio change penalty (SiamRPN), per candidate
+        penalty = np.ones_like(scores)
+        if self.penalty_k:
+            def sz(wh):
+                pad = (wh[..., 0] + wh[..., 1]) * 0.5
+                return np.sqrt((wh[..., 0] + pad) * (wh[..., 1] + pad))
+            prior_np = prior.double().cpu().numpy()[:, None]
+            s_c = sz(boxes[..., 2:]) / sz(prior_np)
+            r_c = (prior_np[..., 0] / prior_np[..., 1]) / (boxes[..., 2] / np.maximum(boxes[..., 3], 1e-12))
+            s_c, r_c = np.maximum(s_c, 1 / s_c), np.maximum(r_c, 1 / r_c)
+            penalty = np.exp(-(r_c * s_c - 1) * self.penalty_k)
+        if n > 1:  # SiamFC: penalise every scale but the middle one, then pick the best scale
+            sp = np.full(n, self.scale_penalty)
+            sp[n // 2] = 1.0
+            penalty = penalty * sp[:, None]
+        pscore = scores * penalty
+        k = int(np.argmax(pscore.max(axis=1)))
+        p = pscore[k]
+        if self.normalize_scores:
+            p = p - p.min()
+            p = p / (p.sum() + 1e-16)
+            window = window / window.sum()
+        p = p * (1 - self.window_influence) + window * self.window_influence
+        i = int(np.argmax(p))
+
+        # back to image coordinates: the crop centre S / 2 (continuous coordinates) is the current centre
+        scale = S / sides[k]
+        cx, cy, bw, bh = boxes[k, i]
+        center = self.center + (np.array([cx, cy]) - S / 2) / scale
+        pred_size = np.array([bw, bh]) / scale
+        lr = self.lr * (penalty[k, i] * scores[k, i] if self.lr_mode == "adaptive" else 1.0)
+        size = self.size * (1 - lr) + pred_size * lr
+
+        # clip to the image so that a target leaving the frame cannot drive the state to nonsense
+        center = np.clip(center, [0, 0], [W, H])
+        size = np.clip(size, self.min_size, [max(W, self.min_size), max(H, self.min_size)])
+        self.center, self.size = center, size
+        box = np.array([center[0] - size[0] / 2, center[1] - size[1] / 2, size[0], size[1]])
+        return box, float(scores[k, i])

@@ -1,0 +1,110 @@
+"""Heads: shapes, training targets, losses (forward and backward), decoding."""
+import pytest
+import torch
+
+from sot.models.errors import IncompatiblePartsError
+from sot.models.heads import anchors as anc
+from sot.models.heads.rpn import RPNHead
+from sot.models.heads.siamfc import SiamFCHead
+from sot.models.losses.cross_entropy import CrossEntropyLoss
+from sot.models.losses.focal import FocalLoss
+from sot.models.losses.giou import GIoULoss
+from sot.models.losses.l1 import L1Loss
+from sot.models.losses.logistic import LogisticLoss
+
+
+def rpn(cls_loss=None, box_loss=None, levels=2, width=16):
+    return RPNHead([width] * levels, [8] * levels, cls_loss or CrossEntropyLoss(use_sigmoid=False),
+                   box_loss or L1Loss(loss_weight=1.2))
+
+
+def feats(B=2, levels=2, width=16, zs=7, xs=31):
+    return [torch.randn(B, width, zs, zs) for _ in range(levels)], [torch.randn(B, width, xs, xs) for _ in range(levels)]
+
+
+BOXES = torch.tensor([[100.0, 110.0, 60.0, 40.0], [90.0, 80.0, 64.0, 64.0]])
+
+
+def test_anchor_shapes_follow_pysot():
+    wh = anc.anchor_shapes(8, [0.33, 0.5, 1, 2, 3], [8])
+    # pysot: ws = int(sqrt(64 / r)), hs = int(ws * r), times scale 8
+    assert wh.tolist() == [[104, 32], [88, 40], [64, 64], [40, 88], [32, 96]]
+
+
+def test_encode_decode_roundtrip():
+    a = torch.tensor([[100.0, 120.0, 64.0, 32.0]])
+    b = torch.tensor([[110.0, 100.0, 50.0, 70.0]])
+    assert torch.allclose(anc.decode(a, anc.encode(a, b)), b, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls_loss", [CrossEntropyLoss(use_sigmoid=False), CrossEntropyLoss(use_sigmoid=True), FocalLoss()])
+@pytest.mark.parametrize("box_loss", [L1Loss(), GIoULoss()])
+def test_rpn_forward_loss_backward(cls_loss, box_loss):
+    head = rpn(cls_loss, box_loss)
+    z, x = feats()
+    out = head(z, x)
+    A = 5
+    assert out["loc"].shape == (2, 4 * A, 25, 25)
+    assert out["cls"].shape[1] == (2 * A if cls_loss.use_sigmoid is False else A)
+    losses = head.loss(out, BOXES, torch.tensor([True, True]), 255)
+    total = sum(losses.values())
+    assert torch.isfinite(total) and total > 0
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
+
+
+def test_rpn_targets_sampling_limits():
+    head = rpn()
+    anchors = head.anchors(25, 255)
+    labels, pos = head.targets(anchors, BOXES, torch.tensor([True, False]))
+    n_pos, n_neg = (labels == 1).sum(1), (labels == 0).sum(1)
+    assert 0 < n_pos[0] <= 16 and n_pos[0] + n_neg[0] == 64  # 64 samples, at most 25% positive
+    assert n_pos[1] == 0 and n_neg[1] == 16  # negative pair: 16 hard negatives
+    iou_pos = anc.decode(anchors, torch.zeros_like(anchors))[labels[0] == 1]
+    assert len(iou_pos) == n_pos[0]
+
+
+def test_rpn_decode_recovers_a_box():
+    """Feeding the encoded ground truth as the regression output decodes the ground truth."""
+    head = rpn()
+    anchors = head.anchors(25, 255)
+    gt = torch.tensor([[127.5, 127.5, 50.0, 70.0]])
+    deltas = anc.encode(anchors, gt.expand_as(anchors))  # (A*R*R, 4), anchor-major
+    loc = deltas.reshape(5, 25, 25, 4).permute(3, 0, 1, 2).reshape(1, 20, 25, 25)
+    cls = torch.zeros(1, 10, 25, 25)
+    boxes, scores = head.decode({"cls": cls, "loc": loc}, 255, torch.tensor([[50.0, 70.0]]))
+    assert torch.allclose(boxes[0], gt.expand(boxes.shape[1], 4), atol=1e-3)
+    assert scores.shape == (1, 5 * 625) and head.window({"cls": cls, "loc": loc}).shape == (5 * 625,)
+
+
+def test_rpn_refuses_mixed_strides():
+    with pytest.raises(IncompatiblePartsError, match="same stride"):
+        RPNHead([16, 16], [8, 16], CrossEntropyLoss(), L1Loss())
+    with pytest.raises(IncompatiblePartsError, match="one width"):
+        RPNHead([16, 32], [8, 8], CrossEntropyLoss(), L1Loss())
+
+
+def test_siamfc_label_map_and_loss():
+    head = SiamFCHead([8], [8], LogisticLoss(), radius=16)
+    z, x = [torch.randn(2, 8, 6, 6)], [torch.randn(2, 8, 22, 22)]
+    out = head(z, x)
+    assert out["score"].shape == (2, 1, 17, 17)
+    centred = torch.tensor([[127.5 - 20, 127.5 - 20, 40.0, 40.0]])
+    labels, weights = head.targets(17, centred, torch.tensor([True]), 255)
+    lab = labels.reshape(17, 17)
+    # positives: the cells within 16 px (2 cells at stride 8) of the centre cell
+    assert lab[8, 8] == 1 and lab[8, 10] == 1 and lab[8, 11] == 0 and lab[6, 6] == 0
+    assert torch.isclose(weights[labels > 0].sum(), torch.tensor(0.5)) and torch.isclose(weights.sum(), torch.tensor(1.0))
+    loss = head.loss(out, BOXES, torch.tensor([True, False]), 255)["loss_cls"]
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_siamfc_decode_upsamples():
+    head = SiamFCHead([8], [8], LogisticLoss(), response_up=4)
+    score = torch.zeros(1, 1, 17, 17)
+    score[0, 0, 8, 12] = 5.0  # 4 cells right of the centre = 32 px
+    boxes, scores = head.decode({"score": score}, 255, torch.tensor([[40.0, 30.0]]))
+    best = boxes[0, scores[0].argmax()]
+    assert abs(best[0].item() - (127.5 + 32)) < 4 and abs(best[1].item() - 127.5) < 4
+    assert best[2:].tolist() == [40.0, 30.0]
