@@ -247,3 +247,295 @@ def got10k(seqs, results) -> Report:
         per_attr[t].pop("fps")
         per_attr[t]["sequences"] = len(idx)
     return Report("got10k", metrics, {"success": (GOT10K_THRESHOLDS, curve)}, per_seq, per_attr, primary="ao")
+
+
+# ------------------------------------------------------------------------------- pytracking analysis
+def _forward_fill(boxes: np.ndarray, replace: np.ndarray) -> np.ndarray:
+    """Replace row i (i >= 1) by the row before it wherever ``replace[i]``, chaining like a frame loop."""
+    src = np.where(replace, 0, np.arange(len(boxes)))
+    src[0] = 0
+    return boxes[np.maximum.accumulate(src)]
+
+
+def pytracking_iou(pred, gt) -> np.ndarray:
+    """pytracking ``calc_iou_overlap``: pixel-inclusive corners (``x2 = x + w - 1``, size ``x2 - x1 + 1``), no eps."""
+    tl = np.maximum(pred[:, :2], gt[:, :2])
+    br = np.minimum(pred[:, :2] + pred[:, 2:] - 1.0, gt[:, :2] + gt[:, 2:] - 1.0)
+    sz = np.clip(br - tl + 1.0, 0, None)
+    inter = sz[:, 0] * sz[:, 1]
+    union = pred[:, 2] * pred[:, 3] + gt[:, 2] * gt[:, 3] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return inter / union
+
+
+def _torch_thresholds():
+    # pytracking builds its overlap thresholds with torch.arange(0, 1.05, 0.05), which differs from
+    # linspace(0, 1, 21) in the last bit at 0.65 and 0.75; an IoU exactly there is scored differently.
+    import torch
+
+    return torch.arange(0.0, 1.0 + 0.05, 0.05, dtype=torch.float64).numpy()
+
+
+def _pytracking_variant(seqs, variant):
+    if variant is not None:
+        return variant
+    kinds = {str(s.attributes.get("dataset", "")).lower() for s in seqs}
+    return "lasot" if kinds & {"lasot", "lasot_extension_subset"} else "uav" if "uav" in kinds else "default"
+
+
+@register("pytracking")
+def pytracking(seqs, results, variant: str | None = None, use_visible: bool | None = None) -> Report:
+    """pytracking ``analysis/extract_results.py`` + ``plot_results.py``.
+
+    Rules: a NaN or negative-size predicted box is an error; a zero-size one is replaced by the previous
+    frame's box (unless the ground truth is NaN there); longer results are cut, shorter ones padded with
+    zeros (an error for LaSOT); frame 0 is set to the ground truth. A frame is valid where the ground
+    truth has ``x, y, w, h > 0`` (pytracking master; older releases checked ``w, h`` only) and the
+    target is visible. Invalid frames fail the success plot; on ``uav``
+    their centre errors are -1 (they *pass* every precision threshold), elsewhere +inf (they fail), and
+    their normalized centre error is -1 (pass) except on LaSOT where invisible frames get +inf. Curves
+    are divided by the number of valid frames, except on LaSOT and UAV (full length).
+
+    Args:
+        variant: ``default``, ``uav`` or ``lasot`` (pytracking's ``seq.dataset`` switch); by default read
+            from ``seq.attributes['dataset']``.
+        use_visible: whether ``seq.visible`` enters the valid-frame rule (pytracking's ``target_visible``,
+            which only its LaSOT-like datasets define); default True for ``lasot`` only.
+    """
+    variant = _pytracking_variant(seqs, variant)
+    use_visible = (variant == "lasot") if use_visible is None else use_visible
+    thr_iou = _torch_thresholds()
+    S = len(seqs)
+    succ, prec, norm = np.zeros((S, 21)), np.zeros((S, 51)), np.zeros((S, 51))
+    ao = np.zeros(S)
+    speeds = np.zeros(S)
+    per_rep_succ, per_rep_prec, per_rep_norm, reps, seg_vals = [], [], [], [], []
+    for i, seq in enumerate(seqs):
+        res = results[seq.name]
+        gt = seq.boxes
+        visible = seq.visible if use_visible else np.ones(len(gt), bool)
+        nan_gt = np.isnan(gt).any(1)
+        if nan_gt.any() and variant != "uav":
+            raise ResultFormatError(f"{seq.name}: NaN in the ground truth (pytracking accepts that only on UAV)")
+        for r, pred in enumerate(res.boxes):
+            pred = np.asarray(pred, dtype=np.float64)
+            if pred.ndim != 2 or pred.shape[1] != 4:
+                raise ResultFormatError(f"{seq.name}: results have shape {pred.shape}, expected (N, 4)")
+            if np.isnan(pred).any() or (pred[:, 2:] < 0).any():
+                raise ResultFormatError(f"{seq.name} (repetition {r + 1}): NaN or negative-size box in results "
+                                        f"(pytracking rejects them)")
+            # zero-size boxes take the previous box *before* the length fix, so zero padding stays zero
+            m = min(len(pred), len(gt))
+            nan_rows = np.concatenate([nan_gt[:m], np.zeros(len(pred) - m, bool)])
+            pred = _forward_fill(pred, (pred[:, 2:] == 0).any(1) & ~nan_rows)
+            if len(pred) != len(gt):
+                if len(pred) < len(gt) and variant == "lasot":
+                    raise ResultFormatError(f"{seq.name}: results have {len(pred)} rows, ground truth has {len(gt)}")
+                warnings.warn(f"{seq.name}: results have {len(pred)} rows, ground truth has {len(gt)}; "
+                              f"{'cut' if len(pred) > len(gt) else 'padded with zero boxes'} (pytracking rule)")
+                pred = pred[: len(gt)] if len(pred) > len(gt) else np.concatenate([pred, np.zeros((len(gt) - len(pred), 4))])
+            pred[0] = gt[0]
+            with np.errstate(invalid="ignore"):
+                valid = (gt > 0).sum(1) == 4  # current pytracking: x, y, w, h > 0 (older versions: w, h only)
+            valid &= visible
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ce = np.sqrt(np.sum(((pred[:, :2] + 0.5 * (pred[:, 2:] - 1.0)) - (gt[:, :2] + 0.5 * (gt[:, 2:] - 1.0))) ** 2, 1))
+                nce = np.sqrt(np.sum(((pred[:, :2] + 0.5 * (pred[:, 2:] - 1.0)) / gt[:, 2:]
+                                      - (gt[:, :2] + 0.5 * (gt[:, 2:] - 1.0)) / gt[:, 2:]) ** 2, 1))
+            iou = pytracking_iou(pred, gt)
+            ce[~valid] = -1.0 if variant == "uav" else np.inf
+            nce[~valid] = -1.0
+            iou[~valid] = -1.0
+            if variant == "lasot":
+                nce[~visible] = np.inf
+                ce[~visible] = np.inf
+            if np.isnan(iou).any():
+                raise ResultFormatError(f"{seq.name}: NaN overlap (pytracking raises 'Nans in calculated overlap')")
+            length = len(gt) if variant in ("lasot", "uav") else int(valid.sum())
+            if length <= 0:
+                raise ResultFormatError(f"{seq.name}: no valid frame (pytracking raises 'Seq length zero')")
+            seg = np.zeros(len(gt), np.int64)
+            per_rep_succ.append(ope.threshold_counts(iou, seg, 1, thr_iou, True)[0] / length)
+            per_rep_prec.append(ope.threshold_counts(ce, seg, 1, ope.CENTER_THRESHOLDS, False)[0] / length)
+            per_rep_norm.append(ope.threshold_counts(nce, seg, 1, ope.NORM_CENTER_THRESHOLDS, False)[0] / length)
+            seg_vals.append(iou[valid].mean() if valid.any() else np.nan)
+        reps.append(len(res.boxes))
+        speeds[i] = _speed(res.times)
+    reps = np.asarray(reps)
+    succ = _mean_over_repetitions(np.stack(per_rep_succ), reps)
+    prec = _mean_over_repetitions(np.stack(per_rep_prec), reps)
+    norm = _mean_over_repetitions(np.stack(per_rep_norm), reps)
+    ao = _mean_over_repetitions(np.asarray(seg_vals)[:, None], reps)[:, 0]
+    rep = _sequence_mean_report("pytracking", seqs, succ, prec, norm, speeds, extra_seq={"ao": ao})
+    rep.curves["success"] = (thr_iou, rep.curves["success"][1])
+    rep.metrics["ao"] = float(np.nanmean(ao))
+    return rep
+
+
+# ---------------------------------------------------------------------- LaSOT / TNL2K MATLAB toolkit
+def matlab_colon(start: float, step: float, stop: float) -> np.ndarray:
+    """MATLAB's ``start:step:stop`` for doubles: built symmetrically from both ends (first half
+    ``start + k*step``, second half ``stop' - (n-k)*step``), which differs from ``linspace`` in the last bit."""
+    n = int(np.floor((stop - start) / step + 1e-10))
+    last = start + n * step
+    k = np.arange(n + 1)
+    out = np.where(k <= n // 2, start + k * step, last - (n - k) * step)
+    if n % 2 == 0:
+        out[n // 2] = (start + last) / 2
+    return out
+
+
+LASOT_OVERLAP_THRESHOLDS = matlab_colon(0.0, 0.05, 1.0)
+
+
+def otb_rect_iou(pred, gt) -> np.ndarray:
+    """OTB / LaSOT MATLAB ``calc_rect_int``: pixel-inclusive corners, ``inter / (areaA + areaB - inter)``."""
+    ra, ta = pred[:, 0] + pred[:, 2] - 1, pred[:, 1] + pred[:, 3] - 1
+    rb, tb = gt[:, 0] + gt[:, 2] - 1, gt[:, 1] + gt[:, 3] - 1
+    iw = np.fmax(0, np.minimum(ra, rb) - np.maximum(pred[:, 0], gt[:, 0]) + 1)  # fmax: MATLAB max ignores NaN
+    ih = np.fmax(0, np.minimum(ta, tb) - np.maximum(pred[:, 1], gt[:, 1]) + 1)
+    inter = iw * ih
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return inter / (pred[:, 2] * pred[:, 3] + gt[:, 2] * gt[:, 3] - inter)
+
+
+def _lasot_sequence(seq: Sequence, pred: np.ndarray, r: int):
+    gt = seq.boxes
+    n = len(gt)
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.ndim != 2 or pred.shape[1] != 4 or len(pred) < n:
+        raise ResultFormatError(f"{seq.name} (repetition {r + 1}): results have shape {pred.shape}; the LaSOT "
+                                f"toolkit needs at least {n} rows of 4 values")
+    if len(pred) > n:  # the toolkit cuts longer results (monkey-17)
+        pred = pred[:n]
+    with np.errstate(invalid="ignore"):
+        bad = np.isnan(pred).any(1) | (pred[:, 2] <= 0) | (pred[:, 3] <= 0)
+    pred = _forward_fill(pred, bad & ~np.isnan(gt).any(1))
+    pred[0] = gt[0]
+    keep = seq.visible  # absent frames are removed here but still count in the denominator
+    p, g = pred[keep], gt[keep]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cp = p[:, :2] + (p[:, 2:] - 1) / 2
+        cg = g[:, :2] + (g[:, 2:] - 1) / 2
+        ce = np.sqrt(np.sum((cp - cg) ** 2, 1))
+        nce = np.sqrt(np.sum((cp / g[:, 2:] - cg / g[:, 2:]) ** 2, 1))
+        valid_gt = (g > 0).sum(1) == 4  # x, y, w and h all > 0: a box touching the image border is "invalid"
+    iou = np.full(len(g), -1.0)
+    iou[valid_gt] = otb_rect_iou(p[valid_gt], g[valid_gt])
+    ce[~valid_gt] = -1.0  # ... and its centre error -1 passes every precision threshold
+    nce[~valid_gt] = -1.0
+    return iou, ce, nce, n
+
+
+@register("lasot")
+def lasot(seqs, results) -> Report:
+    """The official LaSOT (and TNL2K) MATLAB toolkit: ``calc_seq_err_robust.m``, ``eval_tracker.m``,
+    ``plot_draw_save.m``.
+
+    Rules: invalid predictions (NaN, ``w <= 0`` or ``h <= 0``) are replaced by the previous frame's box;
+    frame 0 is the ground truth; absent frames (``~seq.visible``: full occlusion or out of view) are
+    removed but the curves are divided by the full length, so they count as failures; ground truth with
+    any of x, y, w, h <= 0 gives IoU -1 (fail) and centre error -1 (pass); IoU uses pixel-inclusive
+    corners; overlap thresholds are MATLAB's ``0:0.05:1``; a sequence whose whole curve is 0 is left out
+    of that curve's average (``aa(sum(aa,2)>eps,:)``). Precision at 20 px, normalized precision at 0.2.
+    Attributes: ``seq.attributes['tags']``, an attribute scored only with at least 2 sequences.
+    """
+    eps = np.finfo(float).eps
+    rows_s, rows_p, rows_n, reps, speeds = [], [], [], [], np.zeros(len(seqs))
+    for i, seq in enumerate(seqs):
+        res = results[seq.name]
+        for r, pred in enumerate(res.boxes):
+            iou, ce, nce, n = _lasot_sequence(seq, pred, r)
+            z = np.zeros(len(iou), np.int64)
+            rows_s.append(ope.threshold_counts(iou, z, 1, LASOT_OVERLAP_THRESHOLDS, True)[0] / (n + eps))
+            rows_p.append(ope.threshold_counts(ce, z, 1, ope.CENTER_THRESHOLDS, False)[0] / (n + eps))
+            rows_n.append(ope.threshold_counts(nce, z, 1, ope.NORM_CENTER_THRESHOLDS, False)[0] / (n + eps))
+        reps.append(len(res.boxes))
+        speeds[i] = _speed(res.times)
+    reps = np.asarray(reps)
+    succ, prec, norm = (_mean_over_repetitions(np.stack(x), reps) for x in (rows_s, rows_p, rows_n))
+
+    def pooled(curves):
+        keep = curves.sum(1) > eps
+        return curves[keep].mean(0) if keep.any() else np.zeros(curves.shape[1])
+
+    def headline(idx):
+        s, p, q = pooled(succ[idx]), pooled(prec[idx]), pooled(norm[idx])
+        return {"auc": float(np.mean(s)), "precision": float(p[20]), "norm_precision": float(q[20]),
+                "success_rate": float(s[10])}, (s, p, q)
+
+    metrics, (s, p, q) = headline(np.arange(len(seqs)))
+    metrics["fps"] = _overall_speed(speeds)
+    curves = {"success": (LASOT_OVERLAP_THRESHOLDS, s), "precision": (ope.CENTER_THRESHOLDS, p),
+              "norm_precision": (ope.NORM_CENTER_THRESHOLDS, q)}
+    per_seq = {}
+    for i, seq in enumerate(seqs):
+        per_seq[seq.name] = {"auc": float(succ[i].mean()), "precision": float(prec[i][20]),
+                             "norm_precision": float(norm[i][20]), "success_rate": float(succ[i][10]),
+                             "fps": float(speeds[i]) if speeds[i] > 0 else float("nan"), "length": len(seq)}
+    groups = defaultdict(list)
+    for i, seq in enumerate(seqs):
+        for t in _tags(seq):
+            groups[t].append(i)
+    per_attr = {}
+    for t, idx in sorted(groups.items()):
+        if len(idx) >= 2:
+            per_attr[t] = headline(np.asarray(idx))[0]
+            per_attr[t]["sequences"] = len(idx)
+    return Report("lasot", metrics, curves, per_seq, per_attr, primary="auc")
+
+
+register("tnl2k")(lasot)
+
+
+# ----------------------------------------------------------------------------- TrackingNet devkit
+TRACKINGNET_X = np.linspace(0, 1, 21)
+
+
+@register("trackingnet")
+def trackingnet(seqs, results) -> Report:
+    """TrackingNet devkit ``metrics.py``: every box rounded (half to even), frame 0 set to the ground
+    truth, pixel-inclusive IoU with the intersection size rounded, success = IoU > t and precision =
+    distance <= t over 21 thresholds (0..1, 0..50 px, 0..0.5), curves averaged over sequences, and each
+    score is the trapezoid area under its 21-point curve over x in [0, 1] (not the mean of the curve).
+    A NaN box fails every threshold. The devkit scores a missing sequence as all-zero boxes; sot raises
+    (``score(..., skip_missing=True)`` leaves it out instead)."""
+    S = len(seqs)
+    succ, prec, norm, speeds = np.zeros((S, 21)), np.zeros((S, 21)), np.zeros((S, 21)), np.zeros(S)
+    for i, seq in enumerate(seqs):
+        res = results[seq.name]
+        g = np.round(seq.boxes)
+        rows = []
+        for r, pred in enumerate(res.boxes):
+            p = np.round(_check_rows(seq, pred, r))
+            p[0] = g[0]
+            ax2, ay2 = g[:, 0] + g[:, 2] - 1.0, g[:, 1] + g[:, 3] - 1.0
+            px2, py2 = p[:, 0] + p[:, 2] - 1.0, p[:, 1] + p[:, 3] - 1.0
+            acx, acy = g[:, 0] + (g[:, 2] + 1.0) / 2.0, g[:, 1] + (g[:, 3] + 1.0) / 2.0
+            pcx, pcy = p[:, 0] + (p[:, 2] + 1.0) / 2.0, p[:, 1] + (p[:, 3] + 1.0) / 2.0
+            iw = np.clip(np.round(np.fmin(ax2, px2) - np.fmax(g[:, 0], p[:, 0]) + 1), 0, None)  # pandas max/min skip NaN
+            ih = np.clip(np.round(np.fmin(ay2, py2) - np.fmax(g[:, 1], p[:, 1]) + 1), 0, None)
+            inter = iw * ih
+            with np.errstate(invalid="ignore", divide="ignore"):
+                iou = inter / (g[:, 3] * g[:, 2] + p[:, 3] * p[:, 2] - inter)
+                dx, dy = acx - pcx, acy - pcy
+                dist = np.sqrt(dx * dx + dy * dy)
+                ndist = np.sqrt(dx / g[:, 2] * dx / g[:, 2] + dy / g[:, 3] * dy / g[:, 3])
+            z = np.zeros(len(g), np.int64)
+            rows.append((ope.threshold_counts(iou, z, 1, TRACKINGNET_X, True)[0] / len(g),
+                         ope.threshold_counts(dist, z, 1, np.linspace(0, 50, 21), False)[0] / len(g),
+                         ope.threshold_counts(ndist, z, 1, np.linspace(0, 0.5, 21), False)[0] / len(g)))
+        succ[i], prec[i], norm[i] = (np.mean([row[k] for row in rows], 0) for k in range(3))
+        speeds[i] = _speed(res.times)
+
+    def area(c):
+        return float(np.trapezoid(c, x=TRACKINGNET_X))
+
+    metrics = {"auc": area(succ.mean(0)), "precision": area(prec.mean(0)), "norm_precision": area(norm.mean(0)),
+               "fps": _overall_speed(speeds)}
+    curves = {"success": (TRACKINGNET_X, succ.mean(0)), "precision": (np.linspace(0, 50, 21), prec.mean(0)),
+              "norm_precision": (np.linspace(0, 0.5, 21), norm.mean(0))}
+    per_seq = {s.name: {"auc": area(succ[i]), "precision": area(prec[i]), "norm_precision": area(norm[i]),
+                        "fps": float(speeds[i]) if speeds[i] > 0 else float("nan"), "length": len(s)}
+               for i, s in enumerate(seqs)}
+    return Report("trackingnet", metrics, curves, per_seq, {}, primary="auc")
