@@ -47,3 +47,29 @@ def build_model(backbone: DictConfig, neck: DictConfig, head: DictConfig) -> Sia
             raise
         raise IncompatiblePartsError(f"{pair} + head {_name(head)} do not fit: {cause}") from None
     return SiameseNet(bb, nk, hd)
+
+
+def check_shapes(model: SiameseNet, template_size: int, search_size: int, names: str = "") -> None:
+    """Run one tiny forward at the configured crop sizes, so that parts whose feature sizes cannot work
+    together (e.g. a template map smaller than the neck's centre crop) fail at build time, not mid-training."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, template_size, template_size, device=device),
+                        torch.zeros(1, 3, search_size, search_size, device=device))
+            model.head.decode(out, search_size, torch.full((1, 2), search_size / 4.0, device=device))
+    except Exception as e:
+        raise IncompatiblePartsError(
+            f"{names or 'the parts'} do not work with template {template_size} px and search {search_size} px: "
+            f"{type(e).__name__}: {e}") from e
+    finally:
+        model.train(was_training)
+
+
+def parts_name(backbone: DictConfig, neck: DictConfig, head: DictConfig) -> str:
+    return f"backbone {_name(backbone)} + neck {_name(neck)} + head {_name(head)}"

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader
 
-from sot.models.builder import build_model
+from sot.models.builder import build_model, check_shapes, parts_name
 from sot.training.loggers import JSONLLogger
 from sot.training.optim import build_optimizer, build_scheduler
 from sot.training.trainer import CheckpointHook, LoggerHook, Trainer
@@ -47,6 +47,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         cfg.device = str(device)
     prepare_data(cfg)
     model = build_model(cfg.backbone, cfg.neck, cfg.head).to(device)
+    check_shapes(model, cfg.data.template_size, cfg.data.search_size, parts_name(cfg.backbone, cfg.neck, cfg.head))
     loader = build_loader(cfg)
     optimizer = build_optimizer(model, **cfg.optim)
     steps_per_epoch = len(loader)
