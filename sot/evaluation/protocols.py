@@ -51,9 +51,14 @@ def score(dataset: Iterable[Sequence], results, protocol: str | None = None, *, 
         raise KeyError(f"unknown protocol {protocol!r}; known: {sorted(PROTOCOLS)}")
     seqs = list(dataset)
     if isinstance(results, (str, Path)):
-        from sot.evaluation.results_io import load_results
+        if protocol.startswith("vot"):
+            from sot.evaluation.vot import load_vot_results
 
-        results = load_results(results, [s.name for s in seqs], tracker=tracker)
+            results = load_vot_results(Path(results) / (tracker or ""), seqs, protocol)
+        else:
+            from sot.evaluation.results_io import load_results
+
+            results = load_results(results, [s.name for s in seqs], tracker=tracker)
     results = {k: TrackerResult.coerce(v) for k, v in results.items()}
     missing = [s.name for s in seqs if s.name not in results]
     if missing:
@@ -539,3 +544,19 @@ def trackingnet(seqs, results) -> Report:
                         "fps": float(speeds[i]) if speeds[i] > 0 else float("nan"), "length": len(s)}
                for i, s in enumerate(seqs)}
     return Report("trackingnet", metrics, curves, per_seq, {}, primary="auc")
+
+
+# ------------------------------------------------------------------------------------------------ VOT
+def _register_vot():
+    from sot.evaluation import vot
+
+    for name in vot.STACKS:
+        def fn(seqs, results, _name=name) -> Report:
+            return vot.score_vot(seqs, results, _name)
+
+        fn.__doc__ = f"VOT toolkit stack {name}: {vot.STACKS[name][0]} experiment, EAO over frames " \
+                     f"{vot.STACKS[name][1]}-{vot.STACKS[name][2]} (see :mod:`sot.evaluation.vot`)."
+        register(name)(fn)
+
+
+_register_vot()

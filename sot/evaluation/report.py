@@ -12,12 +12,15 @@ class TrackerResult:
     """Raw output of a tracker on one sequence.
 
     Args:
-        boxes: one ``(N, 4)`` xywh array per repetition.
+        boxes: one ``(N, 4)`` xywh array per repetition (VOT: per run; NaN rows where a code stands).
         times: one ``(N,)`` array of per-frame seconds per repetition, or None when unknown.
+        flags, anchors: VOT trajectories only (see :mod:`sot.evaluation.vot`).
     """
 
     boxes: list[np.ndarray]
     times: list[np.ndarray] | None = None
+    flags: list[np.ndarray] | None = None  # VOT: per-frame codes (1 init, 2 failure, 0 unknown, -1 a box)
+    anchors: list[tuple[int, bool]] | None = None  # VOT anchor-based: (frame, backwards) of each run
 
     @classmethod
     def coerce(cls, value) -> "TrackerResult":

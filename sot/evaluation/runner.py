@@ -55,7 +55,27 @@ def track_sequence(tracker, seq: Sequence) -> tuple[np.ndarray, np.ndarray]:
     return boxes, times
 
 
+def _run_vot_task(task) -> tuple[str, TrackerResult, int]:
+    from sot.evaluation import vot
+
+    seq, todo, _, out_dir, experiment = task
+    tracker = _WORKER_TRACKER
+    if experiment == "multistart":
+        boxes, flags, times = vot.run_multistart(tracker, seq, read_rgb)
+        anchors = vot.anchors_of(seq)
+        for (a, _), b, f, t in zip(anchors, boxes, flags, times):
+            vot.write_trajectory(vot.trajectory_path(out_dir, seq.name, 0, a), b, f, t)
+        return seq.name, TrackerResult(boxes, times, flags, anchors), sum(len(b) for b in boxes)
+    for r in todo:
+        b, f, t = vot.run_supervised(tracker, seq, read_rgb)
+        vot.write_trajectory(vot.trajectory_path(out_dir, seq.name, r), b, f, t)
+    runs = [vot.read_trajectory(vot.trajectory_path(out_dir, seq.name, r)) for r in range(max(todo) + 1)]
+    return seq.name, TrackerResult([b for b, _ in runs], None, [f for _, f in runs]), len(seq) * len(todo)
+
+
 def _run_task(task) -> tuple[str, TrackerResult, int]:
+    if task[4] in ("supervised", "multistart"):
+        return _run_vot_task(task)
     seq, todo, previous, out_dir, fmt = task
     tracker = _WORKER_TRACKER
     if getattr(tracker, "is_deterministic", False):
@@ -86,7 +106,7 @@ def _init_worker(factory):
 
 def run_tracker(tracker_factory: Callable[[], object], dataset, out_dir, workers: int = 0, repetitions: int = 1,
                 result_format: str = "otb", resume: bool = True, progress: bool = True,
-                start_method: str = "spawn") -> dict[str, TrackerResult]:
+                start_method: str = "spawn", experiment: str = "ope") -> dict[str, TrackerResult]:
     """Track every sequence of ``dataset`` and write raw results to ``out_dir`` as they finish.
 
     Args:
@@ -98,6 +118,8 @@ def run_tracker(tracker_factory: Callable[[], object], dataset, out_dir, workers
         repetitions: runs per sequence (3 for GOT-10k); a tracker with ``is_deterministic = True`` runs once.
         resume: skip (and read back) the repetitions whose result file already exists.
         start_method: multiprocessing start method; ``spawn`` is safe with CUDA.
+        experiment: ``ope`` (one pass), or the VOT ``supervised`` (reset-based, ``repetitions`` runs) or
+            ``multistart`` (one run per anchor) experiments, written as VOT trajectories.
     Returns:
         ``{sequence name: TrackerResult}`` in dataset order, boxes as written to disk.
     """
@@ -106,7 +128,24 @@ def run_tracker(tracker_factory: Callable[[], object], dataset, out_dir, workers
     seqs = list(dataset)
     results: dict[str, TrackerResult] = {}
     tasks = []
-    for seq in seqs:
+    if experiment in ("supervised", "multistart"):
+        from sot.evaluation import vot
+
+        for seq in seqs:
+            if experiment == "multistart":
+                paths = [vot.trajectory_path(out_dir, seq.name, 0, a) for a, _ in vot.anchors_of(seq)]
+                todo = [] if resume and all(p.is_file() for p in paths) else [0]
+            else:
+                todo = [r for r in range(repetitions)
+                        if not (resume and vot.trajectory_path(out_dir, seq.name, r).is_file())]
+            if todo:
+                tasks.append((seq, todo, None, out_dir, experiment))
+        loaded = vot.load_vot_results(out_dir, [t for t in seqs if t.name not in {x[0].name for x in tasks}],
+                                      "vot2020" if experiment == "multistart" else "vot2018")
+        results.update(loaded)
+    elif experiment != "ope":
+        raise ValueError(f"unknown experiment {experiment!r}: ope, supervised or multistart")
+    for seq in seqs if experiment == "ope" else []:
         done = results_io.existing_repetitions(out_dir, result_format, seq.name, repetitions) if resume else []
         todo = [r for r in range(repetitions) if r not in done]
         previous = results_io.read_sequence(out_dir, result_format, seq.name, len(done)) if done and done == list(
