@@ -1,44 +1,64 @@
-"""Optimizer with a backbone learning-rate multiplier, and per-iteration warmup + step / cosine schedules."""
+"""Optimizer with per-group learning rates, and per-iteration warmup + step / cosine schedules."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 
-def param_groups(model: nn.Module, lr: float, weight_decay: float, backbone_lr_mult: float = 1.0) -> list[dict]:
-    """Backbone parameters at ``lr * backbone_lr_mult``, the rest at ``lr``; no decay on norms and biases."""
-    groups: dict[tuple[bool, bool], list] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        is_bb = name.startswith("backbone.")
-        no_decay = p.ndim <= 1
-        groups.setdefault((is_bb, no_decay), []).append(p)
+def param_groups(model: nn.Module, lr: float, weight_decay: float, backbone_lr_mult: float = 1.0,
+                 lr_mults: Mapping[str, float] | None = None, names: Iterable[str] | None = None) -> list[dict]:
+    """Parameter groups with per-prefix learning rates; no weight decay on norms and biases.
+
+    A parameter's lr is ``lr * mult`` where ``mult`` comes from the longest prefix of ``lr_mults`` that its
+    name starts with (``backbone_lr_mult`` is the shorthand ``{"backbone.": backbone_lr_mult}``), else 1.
+    ``names``: the parameters to optimise (default: those with ``requires_grad``). Groups are named
+    ``<prefix or 'default'>`` plus ``_no_decay``.
+    """
+    mults = {"backbone.": float(backbone_lr_mult)}
+    mults.update({str(k): float(v) for k, v in (lr_mults or {}).items()})
+    params = dict(model.named_parameters())
+    chosen = [n for n, p in params.items() if p.requires_grad] if names is None else list(names)
+    for prefix in (lr_mults or {}):
+        if not any(n.startswith(str(prefix)) for n in chosen):
+            raise ValueError(f"optim.lr_mults: prefix {prefix!r} matches no trained parameter")
+    groups: dict[tuple[str, bool], list] = {}
+    for name in chosen:
+        p = params[name]
+        hits = [k for k in mults if name.startswith(k)]
+        prefix = max(hits, key=len) if hits else ""
+        groups.setdefault((prefix, p.ndim <= 1), []).append(p)
     out = []
-    for (is_bb, no_decay), params in sorted(groups.items()):
-        g_lr = lr * (backbone_lr_mult if is_bb else 1.0)
-        out.append({"params": params, "lr": g_lr, "initial_lr": g_lr, "weight_decay": 0.0 if no_decay else weight_decay,
-                    "name": ("backbone" if is_bb else "head") + ("_no_decay" if no_decay else "")})
+    for (prefix, no_decay), ps in sorted(groups.items()):
+        g_lr = lr * mults.get(prefix, 1.0)
+        out.append({"params": ps, "lr": g_lr, "initial_lr": g_lr, "weight_decay": 0.0 if no_decay else weight_decay,
+                    "name": (prefix.rstrip(".") or "default") + ("_no_decay" if no_decay else "")})
     return out
 
 
 def build_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.01, weight_decay: float = 1e-4,
                     momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999),
-                    backbone_lr_mult: float = 1.0) -> torch.optim.Optimizer:
+                    backbone_lr_mult: float = 1.0, lr_mults: Mapping[str, float] | None = None,
+                    params: Iterable[str] | None = None) -> torch.optim.Optimizer:
     """SGD (with momentum) or AdamW over :func:`param_groups`.
 
     Args:
         name: ``sgd`` or ``adamw``.
-        lr: base learning rate (head and neck).
+        lr: base learning rate.
         weight_decay: decay of weight matrices; norms and biases get none.
         momentum: SGD momentum.
         betas: AdamW betas.
         backbone_lr_mult: backbone learning rate = ``lr * backbone_lr_mult``.
+        lr_mults: per-group learning rates, ``{name prefix: multiplier}`` (longest prefix wins), e.g.
+            ``{"head.cls": 2.0, "backbone.layer4": 0.2}``.
+        params: names of the parameters to optimise (default: those with ``requires_grad``); parameters
+            that are frozen now but unfreeze later belong here, so the optimizer keeps one layout.
     """
-    groups = param_groups(model, lr, weight_decay, backbone_lr_mult)
+    groups = param_groups(model, lr, weight_decay, backbone_lr_mult, lr_mults, params)
+    if not groups:
+        raise ValueError("the optimizer has no parameter to train (everything is frozen; check `trainable`/`freeze`)")
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum)
     if name == "adamw":

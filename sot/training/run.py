@@ -10,6 +10,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader
 
 from sot.models.builder import build_model, check_shapes, parts_name
+from sot.training.checkpoint import load_checkpoint, load_model_state
+from sot.training.freeze import FreezePlan, ever_trainable
 from sot.training.loggers import JSONLLogger
 from sot.training.optim import build_optimizer, build_scheduler
 from sot.training.trainer import CheckpointHook, LoggerHook, Trainer
@@ -23,6 +25,15 @@ def prepare_data(cfg: DictConfig) -> None:
         root = instantiate(gen)
         with open_dict(cfg):
             cfg.data.root = str(root)
+
+
+def load_init_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Start from the model weights of a sot checkpoint (strict: a mismatch lists the keys)."""
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise KeyError(f"init_weights {str(path)!r} holds {sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt)}; "
+                       "expected a sot training checkpoint with a 'model' entry")
+    load_model_state(model, ckpt["model"], source=f"init_weights {str(path)!r}")
 
 
 def build_loader(cfg: DictConfig) -> DataLoader:
@@ -48,8 +59,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     prepare_data(cfg)
     model = build_model(cfg.backbone, cfg.neck, cfg.head).to(device)
     check_shapes(model, cfg.data.template_size, cfg.data.search_size, parts_name(cfg.backbone, cfg.neck, cfg.head))
+    if cfg.get("init_weights"):
+        load_init_weights(model, cfg.init_weights)
+    plan = FreezePlan(model, trainable=cfg.get("trainable"))
+    plan.apply(model, epoch=0)
     loader = build_loader(cfg)
-    optimizer = build_optimizer(model, **cfg.optim)
+    optimizer = build_optimizer(model, **cfg.optim, params=ever_trainable(model, plan))
     steps_per_epoch = len(loader)
     sched = OmegaConf.to_container(cfg.sched)
     warmup_steps = int(sched.pop("warmup_epochs") * steps_per_epoch)
@@ -63,7 +78,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             model, optimizer, scheduler, loader, epochs=cfg.epochs, device=device, grad_clip=cfg.grad_clip,
             hooks=[LoggerHook(loggers, interval=cfg.log_interval, progress=cfg.progress),
                    CheckpointHook(run_dir / "checkpoints")],
-            config=resolved,
+            config=resolved, freeze=plan,
         )
         if cfg.resume:
             trainer.resume(cfg.resume)

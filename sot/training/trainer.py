@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from sot.training.freeze import FreezePlan
 from sot.training.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 
 
@@ -34,14 +35,17 @@ class Trainer:
         grad_clip: max gradient norm (0 = off).
         hooks: called around epochs and steps.
         config: the resolved config, stored in every checkpoint.
+        freeze: which parameters train at each epoch.
     """
 
     def __init__(self, model: nn.Module, optimizer, scheduler, loader, epochs: int, device: torch.device,
-                 grad_clip: float = 0.0, hooks: list[Hook] | None = None, config: dict | None = None):
+                 grad_clip: float = 0.0, hooks: list[Hook] | None = None, config: dict | None = None,
+                 freeze: FreezePlan | None = None):
         self.model, self.optimizer, self.scheduler, self.loader = model, optimizer, scheduler, loader
         self.epochs, self.device, self.grad_clip = epochs, device, grad_clip
         self.hooks = hooks or []
         self.config = config or {}
+        self.freeze = freeze
         self.epoch = 0  # next epoch to run
         self.step = 0  # optimizer steps taken
 
@@ -74,6 +78,9 @@ class Trainer:
             if hasattr(self.loader.dataset, "set_epoch"):
                 self.loader.dataset.set_epoch(self.epoch)
             self.model.train()
+            if self.freeze is not None and self.freeze.active:
+                self.freeze.apply(self.model, self.epoch)
+                self.freeze.set_modes(self.model)
             self._call("before_epoch")
             for batch in self.loader:
                 losses = self.train_step(batch)
