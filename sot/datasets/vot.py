@@ -42,8 +42,16 @@ class VOT(SequenceDataset):
 
     def __init__(self, root, edition: str = "vot2018", cache: bool | str = True):
         super().__init__(root)
+        from sot.evaluation.vot import STACKS
+
+        if edition not in STACKS:
+            raise ValueError(f"unknown VOT edition {edition!r}; known: {sorted(STACKS)}")
         self.name = edition
         self.default_protocol = edition
+        self.experiment = STACKS[edition][0]  # supervised (reset-based) or multistart (anchor-based)
+        # the toolkit runs 15 repetitions of the reset-based experiment but stops early for deterministic
+        # trackers; run_tracker does one unless told otherwise (eval.py repetitions=15)
+        self.repetitions = 1
         self.sequences = cached_sequences("vot", self.root, {}, self._build, cache)
 
     def _build(self):

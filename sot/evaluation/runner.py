@@ -125,6 +125,8 @@ def run_tracker(tracker_factory: Callable[[], object], dataset, out_dir, workers
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if result_format == "vot" and experiment == "ope":  # a VOT dataset names its own experiment
+        experiment = getattr(dataset, "experiment", "supervised")
     seqs = list(dataset)
     results: dict[str, TrackerResult] = {}
     tasks = []
