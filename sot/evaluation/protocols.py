@@ -93,6 +93,27 @@ def _speed(times: list[np.ndarray] | None) -> float:
     return ope.mean_fps(np.concatenate([np.asarray(t, dtype=np.float64).reshape(-1) for t in times]))
 
 
+def _speeds(times_per_seq) -> np.ndarray:
+    """Per-sequence got10k speed ``mean(1 / t)`` over positive times (0 where unknown), in one pass."""
+    lens, chunks = [], []
+    for times in times_per_seq:
+        t = np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for x in times]) if times else np.zeros(0)
+        chunks.append(t)
+        lens.append(len(t))
+    if not sum(lens):
+        return np.zeros(len(lens))
+    t = np.concatenate(chunks)
+    seg = ope.segment_ids(lens)
+    with np.errstate(invalid="ignore"):
+        ok = t > 0
+    inv = np.zeros_like(t)
+    np.divide(1.0, t, out=inv, where=ok)
+    n = np.bincount(seg, weights=ok, minlength=len(lens))
+    total = np.bincount(seg, weights=inv, minlength=len(lens))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / np.where(n > 0, n, 1), 0.0)
+
+
 def _overall_speed(speeds: np.ndarray) -> float:
     """got10k OTB rule: mean over the sequences whose speed is known."""
     n = np.count_nonzero(speeds)
@@ -159,23 +180,31 @@ def _mean_over_repetitions(curves: np.ndarray, reps: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- got10k toolkit OTB
 def _otb_family(protocol: str, seqs, results, drop_nan_gt: bool) -> Report:
-    preds, gts, lengths, reps, speeds = [], [], [], [], np.zeros(len(seqs))
-    for i, seq in enumerate(seqs):
+    pairs, lengths, reps = [], [], []
+    for seq in seqs:
         res = results[seq.name]
-        keep = ~np.isnan(seq.boxes).any(1) if drop_nan_gt else slice(None)
+        keep = ~np.isnan(seq.boxes).any(1) if drop_nan_gt else None
         for r, b in enumerate(res.boxes):
-            b = _check_rows(seq, b, r).copy()
-            b[0] = seq.boxes[0]  # the toolkit scores frame 0 as a perfect initialisation
-            preds.append(b[keep])
-            gts.append(seq.boxes[keep])
-            lengths.append(len(gts[-1]))
+            b = _check_rows(seq, b, r)
+            pairs.append((b, seq.boxes, keep))
+            lengths.append(len(b) if keep is None else int(keep.sum()))
         if not lengths[-1]:
             raise ResultFormatError(f"{seq.name}: no frame with valid ground truth")
         reps.append(len(res.boxes))
-        speeds[i] = _speed(res.times)
-    P, G = np.concatenate(preds), np.concatenate(gts)
-    succ, prec, norm = ope.sequence_curves(ope.rect_iou(P, G), ope.center_error(P, G),
-                                           ope.normalized_center_error(P, G), lengths)
+    # build (4, N) columns directly: small per-sequence transposes stay in cache
+    N = int(np.sum(lengths))
+    P, G = np.empty((4, N)), np.empty((4, N))
+    off = 0
+    for (b, gt, keep), n in zip(pairs, lengths):
+        if keep is not None:
+            b, gt = b[keep], gt[keep]
+        P[:, off:off + n] = b.T
+        G[:, off:off + n] = gt.T
+        if keep is None or keep[0]:
+            P[:, off] = gt[0]  # the toolkit scores frame 0 as a perfect initialisation (boxes[0] = anno[0])
+        off += n
+    succ, prec, norm = ope.sequence_curves(*ope.frame_metrics(tuple(P), tuple(G)), lengths)
+    speeds = _speeds([results[s.name].times for s in seqs])
     reps = np.asarray(reps)
     return _sequence_mean_report(protocol, seqs, _mean_over_repetitions(succ, reps),
                                  _mean_over_repetitions(prec, reps), _mean_over_repetitions(norm, reps), speeds)

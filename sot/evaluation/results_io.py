@@ -155,13 +155,17 @@ def detect_format(path, names: list[str]) -> str:
         f"e.g. {names[:3]})")
 
 
-def load_results(path, names: list[str], tracker: str | None = None, fmt: str | None = None) -> dict[str, TrackerResult]:
+def load_results(path, names: list[str], tracker: str | None = None, fmt: str | None = None,
+                 cache: bool = True) -> dict[str, TrackerResult]:
     """Read the raw results of one tracker for the sequences ``names`` that have them.
 
     Args:
         path: a tracker's result folder (or a folder of trackers with ``tracker`` naming one).
         names: the dataset's sequence names; sequences without a file are left out (``score`` reports them).
         fmt: layout; detected when None.
+        cache: keep the parsed arrays in the dataset cache folder (``$SOT_CACHE_DIR``), keyed by the folder
+            and the size and modification time of every ``.txt`` file in it, so that scoring the same
+            results again skips the text parsing.
     """
     path = Path(path)
     if tracker is not None:
@@ -169,10 +173,60 @@ def load_results(path, names: list[str], tracker: str | None = None, fmt: str | 
     if not path.is_dir():
         raise DatasetFormatError(f"{path}: results directory not found")
     fmt = fmt or detect_format(path, names)
+    if cache:
+        return _cached_load(path, names, fmt)
     out = {}
     for n in names:
         if box_path(path, fmt, n, 0).is_file():
             out[n] = read_sequence(path, fmt, n)
+    return out
+
+
+def _fingerprint(path: Path) -> list:
+    out, stack = [], [path]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.name.endswith(".txt"):
+                    st = e.stat()
+                    out.append((e.path, st.st_mtime_ns, st.st_size))
+    return sorted(out)
+
+
+def _cached_load(path: Path, names: list[str], fmt: str) -> dict[str, TrackerResult]:
+    import hashlib
+    import pickle
+
+    from sot.datasets.cache import cache_dir
+
+    key = f"{path.resolve()}|{fmt}"
+    file = cache_dir() / "results" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pkl"
+    fp = _fingerprint(path)
+    stored = {}
+    try:
+        with open(file, "rb") as f:
+            k, old_fp, stored = pickle.load(f)
+        if k != key or old_fp != fp:
+            stored = {}
+    except Exception:  # missing or unreadable: parse
+        stored = {}
+    out = {}
+    for n in names:
+        if n in stored:
+            out[n] = stored[n]
+        elif box_path(path, fmt, n, 0).is_file():
+            out[n] = read_sequence(path, fmt, n)
+    if set(out) - set(stored):
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_name(file.name + f".tmp{os.getpid()}")
+            with open(tmp, "wb") as f:
+                pickle.dump((key, fp, {**stored, **out}), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, file)
+        except OSError:
+            pass  # an unwritable cache folder only costs the parse next time
     return out
 
 
