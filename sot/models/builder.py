@@ -14,12 +14,15 @@ def _name(node: DictConfig) -> str:
     return str(node.get("_target_", "?")).rsplit(".", 1)[-1]
 
 
-def _shape_kwargs(target: str, channels, strides) -> dict:
-    """``in_channels`` always; ``in_strides`` where the class accepts it."""
+def _shape_kwargs(target: str, channels, strides, one_stream: bool | None = None) -> dict:
+    """``in_channels`` always; ``in_strides`` where the class accepts it; ``one_stream`` (the backbone's flag) to
+    heads whose constructor names it (heads that fuse template and search themselves only for two-stream backbones)."""
     kwargs = {"in_channels": list(channels)}
     params = inspect.signature(get_class(target).__init__).parameters
     if "in_strides" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs["in_strides"] = list(strides)
+    if one_stream is not None and "one_stream" in params:
+        kwargs["one_stream"] = one_stream
     return kwargs
 
 
@@ -38,7 +41,8 @@ def build_model(backbone: DictConfig, neck: DictConfig, head: DictConfig) -> Sia
                 f"head {_name(head)} correlates separate template and search feature maps, but the one-stream "
                 f"backbone fuses them itself; pick a head for one-stream backbones (center, corner)"
             )
-        hd = instantiate(head, **_shape_kwargs(head._target_, nk.out_channels, nk.strides))
+        hd = instantiate(head, **_shape_kwargs(head._target_, nk.out_channels, nk.strides,
+                                                  bool(getattr(bb, "one_stream", False))))
     except Exception as e:  # Hydra wraps constructor errors in InstantiationException
         cause = e
         while cause is not None and not isinstance(cause, IncompatiblePartsError):
