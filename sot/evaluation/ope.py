@@ -173,7 +173,7 @@ def count_below(v: np.ndarray, thr: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         g = np.ceil((v - thr[0]) * (1.0 / step))
         np.clip(g, 0, T, out=g)
-    k = g.astype(np.int64)  # NaN -> some integer; overwritten by the caller
+        k = g.astype(np.int64)  # NaN -> some integer; overwritten by the caller
     np.clip(k, 0, T, out=k)
     # the guess can be one off where v sits within rounding of a threshold: fix with exact comparisons
     with np.errstate(invalid="ignore"):

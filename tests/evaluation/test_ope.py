@@ -7,10 +7,16 @@ from sot.evaluation import ope
 
 
 def test_threshold_counts_equals_brute_force():
+    from sot.evaluation.protocols import LASOT_OVERLAP_THRESHOLDS, _torch_thresholds
+
     rng = np.random.default_rng(0)
-    v = np.concatenate([rng.random(500), ope.IOU_THRESHOLDS, [np.nan, -1, 2, np.inf]])
+    grids = [ope.IOU_THRESHOLDS, ope.CENTER_THRESHOLDS, ope.NORM_CENTER_THRESHOLDS, LASOT_OVERLAP_THRESHOLDS,
+             _torch_thresholds(), np.linspace(0, 50, 21), np.array([0.1, 0.3, 0.35])]
+    exact = np.concatenate(grids)
+    v = np.concatenate([rng.random(500), rng.random(500) * 60, exact, np.nextafter(exact, -1), np.nextafter(exact, 2),
+                        [np.nan, -1, 2, np.inf, -np.inf]])
     seg = rng.integers(0, 7, len(v))
-    for thr, above in [(ope.IOU_THRESHOLDS, True), (ope.CENTER_THRESHOLDS / 50, False)]:
+    for thr, above in [(g, a) for g in grids for a in (True, False)]:
         got = ope.threshold_counts(v, seg, 7, thr, above)
         cmp = np.greater(v[:, None], thr[None]) if above else np.less_equal(v[:, None], thr[None])
         want = np.stack([cmp[seg == s].sum(0) for s in range(7)])

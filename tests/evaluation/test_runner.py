@@ -48,7 +48,8 @@ def make_sequences(root, n_seq=4, n_frames=6):
     return seqs
 
 
-def test_run_score_report_and_resume(tmp_path):
+def test_run_score_report_and_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOT_CACHE_DIR", str(tmp_path / "cache"))
     seqs = make_sequences(tmp_path / "data")
     out = tmp_path / "results" / "white"
     res = run_tracker(WhiteBoxTracker, seqs, out, progress=False)
@@ -74,7 +75,8 @@ def test_run_score_report_and_resume(tmp_path):
         assert (tmp_path / "report" / f).stat().st_size > 0
 
 
-def test_got10k_layout_workers_repetitions_and_zip(tmp_path):
+def test_got10k_layout_workers_repetitions_and_zip(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOT_CACHE_DIR", str(tmp_path / "cache"))
     seqs = make_sequences(tmp_path / "data", n_seq=3, n_frames=4)
     out = tmp_path / "got"
     res = run_tracker(WhiteBoxTracker, seqs, out, workers=2, repetitions=2, result_format="got10k", progress=False)
