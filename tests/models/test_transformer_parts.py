@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from sot.models.backbones.vit import OneStreamViT, ce_keep_rate
 from sot.models.builder import build_model
@@ -335,3 +336,14 @@ def test_box_heads_on_one_and_two_stream_backbones(head):
                  "search_box": BOXES, "positive": POS}
         losses = model.loss(batch)
         assert torch.isfinite(losses["loss"])
+
+
+def test_set_epoch_hook_reaches_the_vit():
+    from types import SimpleNamespace
+
+    from sot.models.backbones.vit import SetEpochHook
+
+    vit = tiny_vit(ce_loc=[1], ce_start_epoch=2, ce_warm_epochs=2)
+    SetEpochHook().before_epoch(SimpleNamespace(model=nn.Sequential(vit), epoch=3))
+    vit.train()
+    assert vit.epoch == 3 and vit.keep_rate() == pytest.approx(ce_keep_rate(3, 2, 2, 0.7))

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from sot.models.backbones.pretrained import PretrainedMismatchError, read_state_dict
 
-__all__ = ["OneStreamViT", "ce_keep_rate"]
+__all__ = ["OneStreamViT", "SetEpochHook", "ce_keep_rate"]
 
 
 def ce_keep_rate(epoch: int, start_epoch: int, warm_epochs: int, base_keep_rate: float) -> float:
@@ -228,3 +228,25 @@ class OneStreamViT(nn.Module):
             full = search.new_zeros(B, lens_x, search.shape[-1])
             search = full.scatter(1, index_s.unsqueeze(-1).expand(-1, -1, search.shape[-1]), search)
         return [search.transpose(1, 2).reshape(B, -1, hx, wx)]
+
+
+class SetEpochHook:
+    """Trainer hook (``hooks: [{_target_: sot.models.backbones.vit.SetEpochHook}]``): before each epoch, every
+    module of the model with ``set_epoch`` (the ViT's candidate-elimination warm-up) is told the epoch.
+
+    The keep ratio is a function of the epoch the trainer announces, not of anything the module saw earlier, so a
+    resumed run gets the same schedule. Every other hook call is a no-op.
+    """
+
+    def before_epoch(self, trainer) -> None:
+        model = getattr(trainer, "model", None)
+        model = getattr(model, "module", model)  # DDP
+        for m in model.modules():
+            if m is not model and hasattr(m, "set_epoch"):
+                m.set_epoch(trainer.epoch)
+
+    def before_train(self, trainer) -> None: ...
+    def before_batch(self, trainer, batch) -> None: ...
+    def after_step(self, trainer, losses) -> None: ...
+    def after_epoch(self, trainer) -> None: ...
+    def after_train(self, trainer) -> None: ...
