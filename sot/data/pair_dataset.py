@@ -1,0 +1,229 @@
+"""Template / search training pairs sampled from sequence datasets (SiamFC / pysot / OSTrack style)."""
+from __future__ import annotations
+
+from collections.abc import Sequence as SequenceABC
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sot.data.augment import apply_color, color_matrix, random_blur
+from sot.data.crop import context_side, crop_affine, read_rgb, transform_box, warp_with_affine
+from sot.datasets.base import SequenceDataset
+
+__all__ = ["PairDataset", "PairSpec"]
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """Which frames a pair uses: ``(dataset, sequence, frame)`` indices of the template and the search."""
+
+    template: tuple[int, int, int]
+    search: tuple[int, int, int]
+    positive: bool
+
+
+def _valid_frames(seq) -> np.ndarray:
+    b = seq.boxes
+    with np.errstate(invalid="ignore"):
+        ok = seq.visible & np.isfinite(b).all(axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0)
+    return np.flatnonzero(ok)
+
+
+class PairDataset(Dataset):
+    """Pairs of crops (template, search) of the same target, or of different targets (negative pairs).
+
+    Args:
+        datasets: the sequence datasets to draw from.
+        weights: relative probability of each dataset; default: proportional to its usable sequences.
+        pairs_per_epoch: ``len(self)``.
+        max_gap: largest frame distance between template and search (the nearest other visible frame when none
+            is that close).
+        negative_ratio: probability that the search frame comes from another sequence.
+        template_size, search_size: crop sides in px.
+        context_amount: SiamFC context (used when the factors are None).
+        template_factor, search_factor: if given, the crop side is ``sqrt(w * h) * factor`` (OSTrack/STARK);
+            otherwise template side = ``context_side(w, h)`` and search side = that ``* search_size / template_size``.
+        shift: largest centre shift of the search crop, in search-crop px (pysot ``SHIFT``); the shift is
+            reduced where it would push the target box out of the crop.
+        scale: search crop scale jitter: side ``*= 1 + U(-scale, scale)``, drawn for x and y apart (pysot).
+        template_shift, template_scale: the same for the template crop.
+        color_jitter: brightness / contrast / saturation factors in ``U(1 - x, 1 + x)``, per crop.
+        grayscale: probability that both crops of a pair are turned grey.
+        blur: probability of a Gaussian blur, per crop.
+        flip: probability that both crops of a pair are mirrored horizontally.
+        seed: with the epoch (:meth:`set_epoch`) and the index, seeds every random choice of a sample.
+
+    A video sequence needs 2 or more frames with a visible target and a valid box, else it is skipped; a
+    one-image sequence (a still-image data set such as COCO) gives pairs of two crops of its image.
+
+    A sample is a dict: ``template`` ``(3, T, T)`` and ``search`` ``(3, S, S)`` float32 RGB in ``[0, 255]``,
+    ``template_box`` / ``search_box`` ``(4,)`` float32 ``[x, y, w, h]`` in crop px (for a negative pair the
+    search box is the search frame's own target), ``positive`` a bool tensor.
+
+    ``set_epoch`` changes this object only: with ``DataLoader(persistent_workers=True)`` the workers keep
+    their copy, so use non-persistent workers (or rebuild the loader) when the epoch should change samples.
+    """
+
+    def __init__(
+        self,
+        datasets: SequenceABC[SequenceDataset],
+        weights: SequenceABC[float] | None = None,
+        pairs_per_epoch: int = 1000,
+        max_gap: int = 100,
+        negative_ratio: float = 0.2,
+        template_size: int = 127,
+        search_size: int = 255,
+        context_amount: float = 0.5,
+        template_factor: float | None = None,
+        search_factor: float | None = None,
+        shift: float = 64.0,
+        scale: float = 0.18,
+        template_shift: float = 4.0,
+        template_scale: float = 0.05,
+        color_jitter: float = 0.4,
+        grayscale: float = 0.05,
+        blur: float = 0.0,
+        flip: float = 0.0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("PairDataset needs at least one dataset")
+        self.pairs_per_epoch = int(pairs_per_epoch)
+        self.max_gap = int(max_gap)
+        self.negative_ratio = float(negative_ratio)
+        self.template_size, self.search_size = int(template_size), int(search_size)
+        self.context_amount = float(context_amount)
+        self.template_factor, self.search_factor = template_factor, search_factor
+        self.shift, self.scale = float(shift), float(scale)
+        self.template_shift, self.template_scale = float(template_shift), float(template_scale)
+        self.color_jitter, self.grayscale = float(color_jitter), float(grayscale)
+        self.blur, self.flip = float(blur), float(flip)
+        self.seed, self.epoch = int(seed), 0
+
+        # usable sequences: (sequence index, sorted frame indices with a visible target and a valid box)
+        self._usable: list[list[tuple[int, np.ndarray]]] = []
+        for d, ds in enumerate(self.datasets):
+            usable = []
+            for s, seq in enumerate(ds.sequences):
+                vf = _valid_frames(seq)
+                if len(vf) >= 2 or (len(seq) == 1 and len(vf) == 1):
+                    usable.append((s, vf))
+            if not usable:
+                raise ValueError(f"PairDataset: dataset {d} ({type(ds).__name__}, {len(ds)} sequences) has no "
+                                 "sequence with 2 or more visible frames with valid boxes (nor a one-image one)")
+            self._usable.append(usable)
+        counts = np.array([len(u) for u in self._usable], dtype=np.float64)
+        if weights is None:
+            w = counts
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != counts.shape or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"PairDataset: weights {list(weights)} must be {len(counts)} non-negative "
+                                 "numbers, not all 0")
+        self._p = w / w.sum()
+        self._total_usable = int(counts.sum())
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.pairs_per_epoch
+
+    # ------------------------------------------------------------------------------------------ sampling
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def _pick_sequence(self, rng):
+        d = int(rng.choice(len(self._p), p=self._p)) if len(self._p) > 1 else 0
+        u = int(rng.integers(len(self._usable[d])))
+        return d, u
+
+    def _sample(self, rng: np.random.Generator) -> PairSpec:
+        d, u = self._pick_sequence(rng)
+        s, vf = self._usable[d][u]
+        k = int(rng.integers(len(vf)))
+        t = int(vf[k])
+        if self._total_usable > 1 and rng.random() < self.negative_ratio:
+            for _ in range(100):
+                d2, u2 = self._pick_sequence(rng)
+                if (d2, u2) != (d, u):
+                    s2, vf2 = self._usable[d2][u2]
+                    return PairSpec((d, s, t), (d2, s2, int(vf2[rng.integers(len(vf2))])), False)
+        lo = int(np.searchsorted(vf, t - self.max_gap, "left"))
+        hi = int(np.searchsorted(vf, t + self.max_gap, "right"))
+        if len(vf) == 1:  # a still image (COCO-like): template and search from the same image
+            j = k
+        elif hi - lo > 1:
+            j = int(rng.integers(lo, hi - 1))
+            j += j >= k  # skip the template frame itself
+        else:  # no other visible frame within max_gap: the nearest one
+            j = k - 1 if k == len(vf) - 1 or (k > 0 and t - vf[k - 1] <= vf[k + 1] - t) else k + 1
+        return PairSpec((d, s, t), (d, s, int(vf[j])), True)
+
+    def pair_indices(self, index: int) -> PairSpec:
+        """The frames sample ``index`` of the current epoch uses (no image is read)."""
+        return self._sample(self._rng(index))
+
+    # ---------------------------------------------------------------------------------------------- crops
+    def _sides(self, box: np.ndarray) -> tuple[float, float]:
+        w, h = float(box[2]), float(box[3])
+        sz = context_side(w, h, self.context_amount)
+        t_side = (w * h) ** 0.5 * self.template_factor if self.template_factor else sz
+        if self.search_factor:
+            s_side = (w * h) ** 0.5 * self.search_factor
+        else:
+            s_side = sz * self.search_size / self.template_size
+        return t_side, s_side
+
+    @staticmethod
+    def _jittered_affine(box, side, out, shift, scale, flip, rng) -> np.ndarray:
+        sw = side * (1 + rng.uniform(-1, 1) * scale)
+        sh = side * (1 + rng.uniform(-1, 1) * scale)
+        dx, dy = rng.uniform(-1, 1, 2) * shift
+        # keep the box in the crop: |shift| <= (out - box side in crop px) / 2
+        mx = max(0.0, (out - box[2] * out / sw) / 2)
+        my = max(0.0, (out - box[3] * out / sh) / 2)
+        dx, dy = float(np.clip(dx, -mx, mx)), float(np.clip(dy, -my, my))
+        cx = box[0] + box[2] / 2 + dx * sw / out
+        cy = box[1] + box[3] / 2 + dy * sh / out
+        return crop_affine((cx, cy), (sw, sh), out, flip)
+
+    def _finish(self, crop: np.ndarray, gray: bool, rng) -> torch.Tensor:
+        if self.color_jitter > 0 or gray:
+            crop = apply_color(crop, color_matrix(rng, cv2.mean(crop), self.color_jitter, gray))
+        if rng.random() < self.blur:
+            crop = random_blur(crop, rng)
+        return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < self.pairs_per_epoch:
+            raise IndexError(f"index {index} out of range for {self.pairs_per_epoch} pairs")
+        rng = self._rng(index)
+        spec = self._sample(rng)
+        (td, ts, tf), (sd, ss, sf) = spec.template, spec.search
+        t_seq, s_seq = self.datasets[td].sequences[ts], self.datasets[sd].sequences[ss]
+        t_box, s_box = t_seq.boxes[tf], s_seq.boxes[sf]
+        flip = bool(rng.random() < self.flip)
+        gray = bool(rng.random() < self.grayscale)
+        t_side, _ = self._sides(t_box)
+        _, s_side = self._sides(s_box)
+        At = self._jittered_affine(t_box, t_side, self.template_size, self.template_shift, self.template_scale,
+                                   flip, rng)
+        As = self._jittered_affine(s_box, s_side, self.search_size, self.shift, self.scale, flip, rng)
+
+        t_img = read_rgb(t_seq.frames[tf])
+        s_img = t_img if (td, ts, tf) == (sd, ss, sf) else read_rgb(s_seq.frames[sf])
+        template = self._finish(warp_with_affine(t_img, At, self.template_size), gray, rng)
+        search = self._finish(warp_with_affine(s_img, As, self.search_size), gray, rng)
+        return {
+            "template": template,
+            "search": search,
+            "template_box": torch.from_numpy(transform_box(t_box, At).astype(np.float32)),
+            "search_box": torch.from_numpy(transform_box(s_box, As).astype(np.float32)),
+            "positive": torch.tensor(spec.positive),
+        }
