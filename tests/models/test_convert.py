@@ -108,7 +108,7 @@ def test_ostrack_keys_all_map(experiment, z, x):
     assert len(report.mapped) + len(report.dropped) == len(official)
 
 
-@pytest.mark.parametrize("experiment,score_head", [("stark_s50", False), ("stark_st50", True)])
+@pytest.mark.parametrize("experiment,score_head", [("stark_s50", False), ("stark_st50_stage1", True), ("stark_st50", True)])
 def test_stark_keys_all_map(experiment, score_head):
     official = stark_official_shapes(score_head=score_head)
     converted, report = convert_stark(_meta(official))

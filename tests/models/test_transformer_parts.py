@@ -293,7 +293,7 @@ def test_stark_head_one_and_two_templates():
 
 
 def test_score_head_trains_only_the_score_branch():
-    head = small_stark(ScoreHead, cls_loss=CrossEntropyLoss(use_sigmoid=True), box_loss=None, iou_loss=None).train()
+    head = small_stark(ScoreHead, cls_loss=CrossEntropyLoss(use_sigmoid=True), train_score=True).train()
     z, x = [torch.randn(2, 24, 2, 2)], [torch.randn(2, 24, 4, 4)]
     out = head(z, x)
     assert set(out) == {"score"}  # no corner branch in training (STARK-ST2)
@@ -305,6 +305,19 @@ def test_score_head_trains_only_the_score_branch():
     out = head(z, x)
     boxes, scores = head.decode(out, 64, torch.ones(2, 2))
     assert boxes.shape == (2, 1, 4) and torch.all((scores > 0) & (scores < 1))
+
+
+def test_score_head_first_stage_trains_boxes_like_stark():
+    head = small_stark(ScoreHead, cls_loss=CrossEntropyLoss(use_sigmoid=True), train_score=False).train()
+    z, x = [torch.randn(2, 24, 2, 2)], [torch.randn(2, 24, 4, 4)]
+    losses = head.loss(head(z, x), BOXES, POS, 64)
+    assert {"loss_iou", "loss_l1"} <= set(losses) and "loss_score" not in losses
+    sum(v for k, v in losses.items() if k.startswith("loss")).backward()
+    assert head.transformer.encoder.layers[0].linear1.weight.grad is not None
+    assert head.score_head.layers[0].weight.grad is None
+    # same parameters in both stages: a first-stage state dict loads strictly into the second
+    ScoreHead([24], [16], CrossEntropyLoss(use_sigmoid=True), d_model=32, nhead=4, num_encoder_layers=1,
+              num_decoder_layers=1, dim_feedforward=64, corner_channels=16).load_state_dict(head.state_dict())
 
 
 # ---------------------------------------------------------------------------------------------- building

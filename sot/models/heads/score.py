@@ -15,20 +15,26 @@ __all__ = ["ScoreHead"]
 
 
 class ScoreHead(StarkHead):
-    """STARK-ST (second stage): :class:`StarkHead` with a score branch on the decoder output.
+    """STARK-ST: :class:`StarkHead` with a score branch on the decoder output (``score_head``, STARK's
+    ``cls_head``: 3-layer MLP, ``d_model`` -> ``d_model`` -> ``d_model`` -> 1).
 
-    The score (``score_head``, STARK's ``cls_head``: 3-layer MLP, ``d_model`` -> ``d_model`` -> ``d_model`` -> 1) is
-    trained with binary cross-entropy against the pair label (positive pair = target present) while the rest of the
-    network stays as trained in the first stage: with ``detach_features`` no gradient reaches the backbone or the
-    transformer, and the corner predictor is not run in training (STARK-ST2's ``run_box_head=False``). At test time
-    the tracker uses ``sigmoid(score)`` to decide template updates.
+    Two training stages, one set of parameters (as STARK-ST1 and ST2 share ``STARKST``, so a first-stage checkpoint
+    loads strictly into the second stage):
+
+    - ``train_score=False`` (STARK-ST1): box losses only, exactly like :class:`StarkHead`; the score branch is
+      carried along untrained.
+    - ``train_score=True`` (STARK-ST2): binary cross-entropy of the score against the pair label (positive pair =
+      target present) only. The decoder output is detached, so no gradient reaches the transformer or the backbone,
+      and the corner predictor is not run (STARK-ST2's ``run_box_head=False``).
+
+    At test time both branches run; the tracker uses ``sigmoid(score)`` to decide template updates.
 
     Args:
         in_channels, in_strides, box_loss, iou_loss, d_model, nhead, num_encoder_layers, num_decoder_layers,
             dim_feedforward, dropout, corner_channels: as :class:`StarkHead`.
         cls_loss: sigmoid cross-entropy on the score logit.
         score_layers: MLP depth (3).
-        detach_features: train the score branch only (STARK-ST2); False lets the score loss reach the whole network.
+        train_score: which stage this run trains (see above).
     """
 
     def __init__(
@@ -46,28 +52,29 @@ class ScoreHead(StarkHead):
         dropout: float = 0.1,
         corner_channels: int = 256,
         score_layers: int = 3,
-        detach_features: bool = True,
+        train_score: bool = True,
     ):
         super().__init__(in_channels, in_strides, box_loss, iou_loss, d_model, nhead, num_encoder_layers,
                          num_decoder_layers, dim_feedforward, dropout, corner_channels)
         self.cls_loss = cls_loss
-        self.detach_features = detach_features
+        self.train_score = train_score
         self.score_head = MLP(d_model, d_model, 1, score_layers)
 
     def forward(self, z_feats: list[Tensor], x_feats: list[Tensor]) -> dict[str, Tensor]:
         hs, enc, hw = self.encode_decode(z_feats, x_feats)
-        out = {"score": self.score_head(hs.detach() if self.detach_features else hs)[:, 0]}  # (B,) logits
-        if not (self.training and self.detach_features):
-            out.update(self.corners(hs, enc, hw))
+        if self.training and self.train_score:  # STARK-ST2: the score branch alone, on frozen features
+            return {"score": self.score_head(hs.detach())[:, 0]}
+        out = self.corners(hs, enc, hw)
+        out["score"] = self.score_head(hs.detach() if self.training else hs)[:, 0]  # (B,) logits
         return out
 
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
+        if not self.train_score:  # STARK-ST1: box losses only
+            return super().loss(outputs, boxes, positive, search_size)
         logit = outputs["score"]
         losses = {"loss_score": self.cls_loss(logit, positive.to(logit.dtype))}
         with torch.no_grad():
             losses["score_acc"] = ((logit > 0) == positive).float().mean()
-        if "tl" in outputs and (self.box_loss is not None or self.iou_loss is not None):
-            losses.update(super().loss(outputs, boxes, positive, search_size))
         return losses
 
     def decode(self, outputs: dict[str, Tensor], search_size: int, prior_size: Tensor) -> tuple[Tensor, Tensor]:
