@@ -10,11 +10,21 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def _cell(v) -> str:
-    if v is None:
-        return ""
+    """A CSV cell: full precision."""
+    return "" if v is None else str(v)
+
+
+def _short(v) -> str:
+    """A table cell: numbers that came as override strings shortened to 4 significant digits."""
+    if isinstance(v, str):
+        try:
+            f = float(v)
+        except ValueError:
+            return v
+        return v if f.is_integer() and "." not in v else f"{f:.4g}"
     if isinstance(v, float):
         return f"{v:.4f}"
-    return str(v)
+    return _cell(v)
 
 
 def collect_sweep(sweep_dir: str | Path) -> list[dict]:
@@ -59,7 +69,7 @@ def write_summary(sweep_dir: str | Path, filename: str = "summary.csv") -> str:
         w = csv.writer(f)
         w.writerow(columns)
         w.writerows([[_cell(c) for c in row] for row in table])
-    cells = [columns] + [[_cell(c) for c in row] for row in table]
+    cells = [columns] + [[_short(c) for c in row] for row in table]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -81,14 +81,15 @@ def _hydra_multirun() -> tuple[str | None, str | None]:
 def build_loggers(cfg: DictConfig, run_dir: Path, resolved: dict) -> list:
     loggers = [JSONLLogger(run_dir)]
     if cfg.get("logger"):
-        kwargs = {"run_dir": str(run_dir), "config": resolved}
+        kwargs = {}
         params = inspect.signature(get_class(cfg.logger._target_).__init__).parameters
         group, name = _hydra_multirun()
         if "group" in params and cfg.logger.get("group") is None and group:
             kwargs["group"] = group  # one wandb group per sweep unless named on the command line
         if "name" in params and cfg.logger.get("name") is None and name:
             kwargs["name"] = name
-        loggers.append(instantiate(cfg.logger, **kwargs))
+        # positional: ``config`` is also the name of instantiate's own first parameter
+        loggers.append(instantiate(cfg.logger, str(run_dir), resolved, **kwargs))
     return loggers
 
 

@@ -382,5 +382,5 @@ class EpochCallbackHook(Hook):
         self.fn, self.interval = fn, int(interval)
 
     def after_epoch(self, trainer: Trainer) -> None:
-        if self.interval > 0 and trainer.epoch % self.interval == 0 and trainer.epoch < trainer.epochs:
+        if self.interval > 0 and trainer.epoch % self.interval == 0:
             self.fn(trainer)

@@ -1,0 +1,33 @@
+"""Loggers: wandb offline writes its run files (config, metrics, success plot, per-sequence table); TensorBoard."""
+import json
+
+from sot.training.run import train
+
+
+def test_wandb_offline_writes_the_run(smoke, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = tmp_path / "run"
+    m = train(smoke("logger=wandb", "logger.group=test_group", "score_after_training=true", "val_interval=1",
+                    "+data.val={_target_:sot.datasets.got10k.GOT10k,root:'${data.root}',split:val}"), run)
+    assert "auc" in m
+    offline = list((run / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1
+    log = next(offline[0].glob("run-*.wandb")).read_bytes()  # what `wandb sync` uploads
+    for text in ("sot.models.backbones.resnet.ResNet", "test_group", "train/loss", "train/lr", "val/auc", "test/auc"):
+        assert text.encode() in log, text  # the resolved config, the group, train / val / test metrics
+    media = offline[0] / "files" / "media"
+    assert list(media.glob("images/test/success_plot_*.png"))
+    table = json.loads(next(media.glob("table/test/per_sequence_*.table.json")).read_text())
+    assert table["columns"][:2] == ["sequence", "auc"] and len(table["data"]) == 1
+    assert (run / "wandb_run_id").read_text().strip() in offline[0].name
+    assert f"wandb sync {offline[0]}" in capsys.readouterr().out
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val/auc" in r for r in rows) and any("train/lr" in r for r in rows)
+
+
+def test_tensorboard_logger(smoke, tmp_path):
+    train(smoke("logger=tensorboard"), tmp_path / "run")
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0

@@ -1,0 +1,40 @@
+"""Precision and speed switches on CPU: they work, or they say that they need a GPU."""
+import pytest
+import torch
+
+from sot.training import distributed as D
+from sot.training.checkpoint import load_checkpoint
+from sot.training.run import check_switches, train
+
+BN_EVAL = "hooks=[{_target_:tests.training.hooks.BatchNormEval}]"
+
+
+def test_fp16_and_sync_bn_on_cpu_say_they_need_cuda(smoke, tmp_path):
+    with pytest.raises(ValueError, match="amp=fp16 needs a CUDA device"):
+        train(smoke("amp=fp16"), tmp_path / "a")
+    with pytest.raises(ValueError, match="sync_bn=true needs CUDA"):
+        check_switches(smoke("sync_bn=true"), torch.device("cpu"), D.DistEnv(rank=0, world_size=2))
+    with pytest.raises(ValueError, match="amp must be off, bf16 or fp16"):
+        check_switches(smoke("amp=fp8"), torch.device("cpu"), D.DistEnv())
+    assert check_switches(smoke("amp=off"), torch.device("cpu"), D.DistEnv()) == "off"
+    assert check_switches(smoke(), torch.device("cpu"), D.DistEnv()) == "off"  # the yaml's "off"
+
+
+def test_bf16_channels_last_and_accumulation_train_on_cpu(smoke, tmp_path):
+    m = train(smoke("amp=bf16", "channels_last=true", "accum_steps=2", "data.train.pairs_per_epoch=16",
+                    "batch_size=2"), tmp_path / "run")
+    assert m["steps"] == 4  # 8 batches / 2 per optimizer step
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(smoke, tmp_path):
+    common = ["data.train.pairs_per_epoch=16", "optim=sgd", "head.num_samples=100000", BN_EVAL]
+    train(smoke(*common, "batch_size=2", "accum_steps=2"), tmp_path / "accum")
+    train(smoke(*common, "batch_size=4"), tmp_path / "big")
+    a = load_checkpoint(tmp_path / "accum" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "big" / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 4
+    diff = max((a["model"][k] - b["model"][k]).abs().max().item() for k in a["model"]
+               if a["model"][k].is_floating_point())
+    assert diff < 1e-6, diff
