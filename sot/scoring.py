@@ -1,44 +1,15 @@
-"""Scoring a model or a checkpoint on a dataset split: run the tracker, score, write the report.
+"""What ``eval.py`` does: run a checkpoint over a dataset and/or score existing raw results, side by side.
 
-Used by ``train.py`` (after training, on ``data.test``) and ``eval.py``.
+(Scoring the model in memory after training is :func:`sot.training.validate.track_and_score`.)
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from sot.evaluation import run_tracker, score, write_report
-from sot.trackers.build import build_tracker
-
-
-class _ModelTrackerFactory:
-    """``() -> tracker`` around a model in memory (in-process runs only)."""
-
-    def __init__(self, model: torch.nn.Module, tracker_cfg: DictConfig):
-        self.model, self.tracker_cfg = model, tracker_cfg
-
-    def __call__(self):
-        return build_tracker(self.model, self.tracker_cfg)
-
-
-def score_model(model: torch.nn.Module, cfg: DictConfig, out_dir: str | Path, name: str = "sot") -> dict:
-    """Track ``cfg.data.test`` with ``model`` and ``cfg.tracker``; write results, metrics.json and plots.
-
-    Returns the headline metrics (``auc``, ``precision``, ``norm_precision``, ``fps``).
-    """
-    out_dir = Path(out_dir)
-    dataset = instantiate(cfg.data.test)
-    was_training = model.training
-    results = run_tracker(_ModelTrackerFactory(model, cfg.tracker), dataset, out_dir / "results" / name,
-                          workers=0, repetitions=1, result_format="otb", resume=False,
-                          progress=bool(cfg.get("progress", True)))
-    model.train(was_training)
-    report = score(dataset, results, protocol="otb")
-    write_report({name: report}, out_dir, title=f"{name} on {type(dataset).__name__} ({dataset.root.name})")
-    return dict(report.metrics)
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
