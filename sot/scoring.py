@@ -27,9 +27,13 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
     if cfg.ckpt is not None:
         _, train_cfg = model_from_checkpoint(cfg.ckpt)
     if cfg.get("dataset") is not None:
+        if "${data.root}" in str(OmegaConf.to_container(cfg.dataset, resolve=False)):
+            from sot.training.run import prepare_data
+
+            prepare_data(cfg)  # the synthetic split: generated once, then reused
         dataset = instantiate(cfg.dataset)
     elif train_cfg is not None:
-        dataset = instantiate(train_cfg.data.test)
+        dataset = instantiate(train_cfg.data.test)  # the split train.py scored
     else:
         raise ValueError("eval.py with results=... needs dataset=NAME dataset.root=DIR to score against")
     protocol = cfg.protocol or getattr(dataset, "default_protocol", "otb")

@@ -183,6 +183,9 @@ class GOT10k(SequenceDataset):
         cache_dir: where the parsed annotation is cached (one pickle per split, keyed by the split and the
             mtime/size of ``list.txt`` and the sequence count); default ``root/.sot_cache``. If it cannot be
             written, a warning is issued and the reader works uncached.
+        default_protocol: how results on this split are scored by default: ``got10k`` (the GOT-10k toolkit:
+            3 repetitions, results in GOT-10k's own layout) or e.g. ``otb`` (one-pass OPE, as the synthetic
+            data uses).
 
     Each :class:`~sot.datasets.base.Sequence` has ``attributes`` ``cover``, ``absence``, ``cut_by_image``
     (int8 per frame, where the label files exist) and ``meta`` (``meta_info.ini`` as a dict).
@@ -191,8 +194,12 @@ class GOT10k(SequenceDataset):
 
     name = "got10k"
 
-    def __init__(self, root: str | Path, split: str = "train", cache_dir: str | Path | None = None):
+    def __init__(self, root: str | Path, split: str = "train", cache_dir: str | Path | None = None,
+                 default_protocol: str = "got10k"):
         super().__init__(root)
+        self.default_protocol = default_protocol
+        self.result_format = "got10k" if default_protocol == "got10k" else "otb"
+        self.repetitions = 3 if default_protocol == "got10k" else 1
         if split not in ("train", "val", "test"):
             raise ValueError(f"GOT10k split must be 'train', 'val' or 'test', got {split!r}")
         self.split = split

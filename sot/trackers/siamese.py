@@ -49,6 +49,8 @@ class SiameseTracker:
         device: where the network runs.
     """
 
+    is_deterministic = True  # the same input gives the same output: one repetition suffices (GOT-10k toolkit rule)
+
     def __init__(
         self,
         model: torch.nn.Module,
