@@ -16,21 +16,12 @@ from typing import Callable
 
 import numpy as np
 
+from sot.data.crop import read_rgb
 from sot.datasets.base import DatasetFormatError, Sequence
 from sot.evaluation import results_io
 from sot.evaluation.report import TrackerResult
 
 _WORKER_TRACKER = None
-
-
-def read_rgb(path: str) -> np.ndarray:
-    """Read one frame as ``H x W x 3`` uint8 RGB."""
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DatasetFormatError(f"{path}: cannot read image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def track_sequence(tracker, seq: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -99,9 +90,25 @@ def _run_task(task) -> tuple[str, TrackerResult, int]:
     return seq.name, written, len(seq) * len(todo)
 
 
-def _init_worker(factory):
+def _init_worker(factory, threads: int | None = None):
+    """Build this process's tracker. ``threads``: limit torch / OpenCV threads (worker processes use 1: N
+    processes with several OpenMP threads each stall one another in barriers)."""
     global _WORKER_TRACKER
+    if threads is not None:
+        _limit_threads(threads)
     _WORKER_TRACKER = factory()
+
+
+def _limit_threads(threads: int) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    import cv2
+
+    cv2.setNumThreads(threads)
 
 
 def run_tracker(tracker_factory: Callable[[], object], dataset, out_dir, workers: int = 0, repetitions: int = 1,
@@ -175,7 +182,8 @@ def run_tracker(tracker_factory: Callable[[], object], dataset, out_dir, workers
             outputs = map(_run_task, tasks)
             pool = None
         else:
-            pool = mp.get_context(start_method).Pool(workers, initializer=_init_worker, initargs=(tracker_factory,))
+            pool = mp.get_context(start_method).Pool(workers, initializer=_init_worker,
+                                                    initargs=(tracker_factory, 1))
             outputs = pool.imap_unordered(_run_task, tasks)
         try:
             for name, res, frames in outputs:
