@@ -125,13 +125,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     env, device = D.setup(resolve_device(cfg.device), cfg.get("dist_backend", "auto"),
                           float(cfg.get("dist_timeout_min", 30)))
     try:
-        return _train(cfg, run_dir, env, device)
+        return _train(cfg, run_dir, env, device, owns_group)
     finally:
         if owns_group:
             D.cleanup()
 
 
-def _train(cfg: DictConfig, run_dir: Path, env: D.DistEnv, device: torch.device) -> dict:
+def _train(cfg: DictConfig, run_dir: Path, env: D.DistEnv, device: torch.device, owns_group: bool) -> dict:
     with open_dict(cfg):
         cfg.device = str(device)
     amp = check_switches(cfg, device, env)
@@ -204,7 +204,8 @@ def _train(cfg: DictConfig, run_dir: Path, env: D.DistEnv, device: torch.device)
         trainer.train()
         metrics: dict = {"epochs": trainer.epoch, "steps": trainer.step}
         D.barrier()
-        D.cleanup()  # the rest runs on rank 0 alone: no collective may wait on it
+        if owns_group:
+            D.cleanup()  # the rest runs on rank 0 alone: no collective may wait on it
         if not env.is_main:
             return {**metrics, "rank": env.rank}
 

@@ -47,7 +47,10 @@ def test_workers_give_the_same_batches_as_the_main_process(smoke):
 
 # BatchNorm in eval mode and no random anchor subsampling: the loss of a batch is then the mean of its
 # samples' losses, so the 2-rank run and the 1-process run at the same global batch must agree to rounding.
-COMMON = ["data.train.pairs_per_epoch=16", "optim=sgd", "head.num_samples=100000"]
+# 2 epochs with the backbone frozen in the first (DDP is rebuilt when it unfreezes), gradient accumulation
+# over 2 batches (no_sync) and an EMA: 16 pairs = 4 optimizer steps of 4 pairs per epoch.
+COMMON = ["data.train.pairs_per_epoch=16", "optim=sgd", "head.num_samples=100000", "epochs=2", "accum_steps=2",
+          "freeze=[{prefixes:[backbone.],until_epoch:1}]", "ema.enabled=true"]
 
 
 @pytest.mark.slow
@@ -56,7 +59,7 @@ def test_torchrun_two_gloo_ranks(smoke, cache, tmp_path):
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(REPO_ROOT / "train.py"), "debug=smoke", "device=cpu", f"paths.cache={cache}",
-           "score_after_training=false", *COMMON, "batch_size=2",
+           "score_after_training=false", *COMMON, "batch_size=1",
            f"hooks=[{{_target_:tests.training.hooks.BatchNormEval}},"
            f"{{_target_:tests.training.hooks.RecordSamples,out:'{rec}'}}]"]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -67,16 +70,17 @@ def test_torchrun_two_gloo_ranks(smoke, cache, tmp_path):
     assert len(runs) == 1, list((tmp_path / "outputs").rglob("*"))
     run = runs[0]
     assert (run / "checkpoints" / "last.pt").is_file() and (run / "final_metrics.json").is_file()
-    assert json.loads((run / "final_metrics.json").read_text())["steps"] == 4  # 16 pairs / (2 ranks x 2)
+    assert json.loads((run / "final_metrics.json").read_text())["steps"] == 8
 
     # the ranks saw different samples, which together are the one-process batches
     seen = [json.loads((rec / f"rank{i}.json").read_text()) for i in range(2)]
     assert not set(sum(seen[0], [])) & set(sum(seen[1], []))
     solo = tmp_path / "solo"
-    train(smoke(*COMMON, "batch_size=4", f"hooks=[{{_target_:tests.training.hooks.BatchNormEval}},"
+    train(smoke(*COMMON, "batch_size=2", f"hooks=[{{_target_:tests.training.hooks.BatchNormEval}},"
                 f"{{_target_:tests.training.hooks.RecordSamples,out:'{solo}'}}]"), tmp_path / "solo_run")
     one = json.loads((solo / "rank0.json").read_text())
     assert [sorted(a + b) for a, b in zip(*seen)] == [sorted(x) for x in one]
+    assert len(one) == 16
 
     # identical weights on both ranks; the same as one process with the global batch, to rounding
     w = [torch.load(rec / f"rank{i}.pt") for i in range(2)]
@@ -87,6 +91,6 @@ def test_torchrun_two_gloo_ranks(smoke, cache, tmp_path):
     ddp_update = torch.cat([(w[0]["final"][k] - w[0]["init"][k]).flatten() for k in keys])
     solo_update = torch.cat([(w1["final"][k] - w1["init"][k]).flatten() for k in keys])
     rel = ((ddp_update - solo_update).norm() / solo_update.norm()).item()
-    print(f"DDP (2 x 2) vs one process (4): relative difference of the weight updates {rel:.2e}, "
+    print(f"DDP (2 ranks x 1 x 2 accumulated) vs one process (2 x 2 accumulated): relative difference of the weight updates {rel:.2e}, "
           f"max |w_ddp - w_solo| {(ddp_update - solo_update).abs().max().item():.2e}")
     assert rel < 1e-4, rel
