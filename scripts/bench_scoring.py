@@ -3,10 +3,28 @@
     python scripts/bench_scoring.py                      # 280 sequences x 2,500 frames, 1,400-sequence load test
     python scripts/bench_scoring.py --sequences 50 --frames 500 --no-load   # quick
 
-Scoring: the same random result set is written once in the OTB text layout; the got10k toolkit's
-``ExperimentOTB.report`` reads and scores it (its dataset object is an in-memory stand-in holding the
-same ground truth, plotting switched off), and sot scores it (a) from the arrays in memory, (b) from the
-result files, (c) from the result files again (parse cache warm). Numbers must agree to 1e-9.
+Scoring: one random result set is written once in the OTB text layout (``%.3f`` boxes, comma separated,
+and per-frame times, as the toolkit writes them). Every variant below runs once per round, the rounds
+interleaved so that all of them see the same machine load, and the median over the rounds is reported
+(wall clock and CPU time of this process).
+
+got10k toolkit (``ExperimentOTB.report``; its dataset is an in-memory stand-in holding the same ground
+truth, its ``plot_curves`` switched off; ``report()`` still writes its ``performance.json``):
+
+* ``files``: as a user runs it, reading every result and time file with ``np.loadtxt`` each time.
+* ``pre-parsed``: the same ``report()`` with ``np.loadtxt`` answered from arrays parsed beforehand, i.e.
+  its scoring, bookkeeping and JSON output without the text parsing.
+* ``metrics only``: just its per-sequence arithmetic (``_calc_metrics``, ``_calc_curves``, the speed
+  means) over in-memory arrays: the like-for-like match of sot's in-memory scoring.
+
+sot (``score(..., "otb")``):
+
+* ``files, cold``: the first scoring of a result folder: text parse plus writing the parse cache.
+* ``files, warm``: the same folder again (the parse cache is valid).
+* ``in memory``: from the arrays.
+
+Every sot report must equal the toolkit's to 1e-9 (curves, scores, per-sequence values, speed); the
+script says whether they are bit-identical.
 
 Load: a LaSOT-layout folder of 1,400 sequences x 2,500 frames (annotation files only) is read twice;
 the second read comes from the cache.
@@ -14,6 +32,8 @@ the second read comes from the cache.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -48,7 +68,7 @@ def write_otb_layout(root: Path, results):
         np.savetxt(root / "times" / f"{name}_time.txt", r.times[0], fmt="%.8f")
 
 
-def toolkit_report(seqs, result_root: Path):
+def _toolkit_experiment(seqs, result_root: Path):
     from got10k.experiments import ExperimentOTB
 
     class Dataset:  # what ExperimentOTB.report needs from its dataset
@@ -64,48 +84,141 @@ def toolkit_report(seqs, result_root: Path):
     exp.dataset, exp.nbins_iou, exp.nbins_ce = Dataset(), 21, 51
     exp.result_dir, exp.report_dir = str(result_root.parent), str(result_root.parent / "reports")
     exp.plot_curves = lambda *a, **k: None
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return exp.report([result_root.name])[result_root.name]
+    return exp
 
 
-def best_of(fn, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+class _PreParsed:
+    """Stands in for ``numpy`` inside ``got10k.experiments.otb``: ``loadtxt`` returns arrays parsed
+    beforehand (``report()`` only overwrites row 0 with the ground truth, which is idempotent)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+
+    def loadtxt(self, fname, *args, **kwargs):
+        return self.arrays[os.path.normpath(fname)]
+
+    def __getattr__(self, name):
+        return getattr(np, name)
 
 
-def bench_scoring(n_seq, n_frames, repeats):
+def toolkit_report(seqs, result_root: Path, preparsed: dict | None = None):
+    """``ExperimentOTB.report()`` without plots, from the files or (``preparsed``) from parsed arrays."""
+    import got10k.experiments.otb as otb_module
+
+    exp = _toolkit_experiment(seqs, result_root)
+    real_np = otb_module.np
+    if preparsed is not None:
+        otb_module.np = _PreParsed(preparsed)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return exp.report([result_root.name])[result_root.name]
+    finally:
+        otb_module.np = real_np
+
+
+def toolkit_metrics_only(seqs, exp, arrays: dict[str, tuple[np.ndarray, np.ndarray | None]]):
+    """The toolkit's arithmetic of ``report()`` on in-memory arrays, nothing else (no files, no JSON)."""
+    S = len(seqs)
+    succ, prec, speeds = np.zeros((S, exp.nbins_iou)), np.zeros((S, exp.nbins_ce)), np.zeros(S)
+    for s, seq in enumerate(seqs):
+        boxes, times = arrays[seq.name]
+        anno = seq.boxes
+        boxes[0] = anno[0]
+        ious, center_errors = exp._calc_metrics(boxes, anno)
+        succ[s], prec[s] = exp._calc_curves(ious, center_errors)
+        if times is not None:
+            times = times[times > 0]
+            if len(times) > 0:
+                speeds[s] = np.mean(1. / times)
+    succ_curve, prec_curve = np.mean(succ, axis=0), np.mean(prec, axis=0)
+    return np.mean(succ_curve), prec_curve[20], speeds
+
+
+def _diff(perf, rep) -> float:
+    """Largest difference between a toolkit ``performance`` entry and a sot report (inf if a speed is
+    known to one and not the other)."""
+    o = perf["overall"]
+    d = [np.max(np.abs(rep.curves["success"][1] - o["success_curve"])),
+         np.max(np.abs(rep.curves["precision"][1] - o["precision_curve"])),
+         abs(rep["auc"] - o["success_score"]), abs(rep["precision"] - o["precision_score"]),
+         abs(rep["success_rate"] - o["success_rate"]), abs(rep["fps"] - o["speed_fps"])]
+    for name, v in perf["seq_wise"].items():
+        m = rep.per_sequence[name]
+        fps = m["fps"] if m["fps"] == m["fps"] else -1  # sot: NaN where unknown, the toolkit: -1
+        d += [abs(m["auc"] - v["success_score"]), abs(m["precision"] - v["precision_score"]),
+              abs(m["success_rate"] - v["success_rate"]), abs(fps - v["speed_fps"])]
+    return float(max(d))
+
+
+def bench_scoring(n_seq, n_frames, rounds):
     rng = np.random.default_rng(0)
     seqs, results = make_results(rng, n_seq, n_frames)
+    names = [s.name for s in seqs]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "results" / "trk"
         write_otb_layout(root, results)
-        on_disk = load_results(root, [s.name for s in seqs], cache=False)  # what the files hold
-        t_tk, perf = best_of(lambda: toolkit_report(seqs, root), repeats)
-        t_mem, ours = best_of(lambda: score(seqs, on_disk, "otb"), repeats)
-        t_cold, ours_cold = best_of(lambda: score(seqs, load_results(root, [s.name for s in seqs], cache=False), "otb"),
-                                    repeats)
-        os.environ.setdefault("SOT_CACHE_DIR", str(Path(tmp) / "cache"))
-        load_results(root, [s.name for s in seqs])  # fill the parse cache
-        t_warm, ours_warm = best_of(lambda: score(seqs, root, "otb"), repeats)
-    o = perf["overall"]
-    diff = max(abs(ours["auc"] - o["success_score"]), abs(ours["precision"] - o["precision_score"]),
-               abs(ours["success_rate"] - o["success_rate"]), abs(ours["fps"] - o["speed_fps"]),
-               max(abs(ours.per_sequence[n]["auc"] - v["success_score"]) for n, v in perf["seq_wise"].items()),
-               abs(ours_cold["auc"] - o["success_score"]), abs(ours_warm["auc"] - o["success_score"]))
-    print(f"scoring {n_seq} sequences x {n_frames} frames (best of {repeats})")
-    print(f"  got10k toolkit ExperimentOTB.report (files, no plots): {t_tk * 1000:8.1f} ms")
-    print(f"  sot score(), arrays in memory:                         {t_mem * 1000:8.1f} ms   {t_tk / t_mem:6.1f}x faster")
-    print(f"  sot score(), from the result files (parse cache warm): {t_warm * 1000:8.1f} ms   {t_tk / t_warm:6.1f}x faster")
-    print(f"  sot score(), from the result files (cold text parse):  {t_cold * 1000:8.1f} ms   {t_tk / t_cold:6.1f}x faster")
-    print(f"  AUC {ours['auc']:.6f}  precision {ours['precision']:.6f}  max |sot - toolkit| = {diff:.2e}")
-    return diff
+        on_disk = load_results(root, names, cache=False)  # what the files hold
+        preparsed = {}
+        for n in names:
+            preparsed[os.path.normpath(str(root / f"{n}.txt"))] = np.loadtxt(root / f"{n}.txt", delimiter=",")
+            preparsed[os.path.normpath(str(root / "times" / f"{n}_time.txt"))] = np.loadtxt(
+                root / "times" / f"{n}_time.txt")
+        exp = _toolkit_experiment(seqs, root)
+        arrays = {n: (on_disk[n].boxes[0].copy(), on_disk[n].times[0]) for n in names}
+        warm_cache = str(Path(tmp) / "cache-warm")
+        cold = iter(range(10 ** 6))
+
+        def sot_files(cache):
+            os.environ["SOT_CACHE_DIR"] = cache
+            return score(seqs, root, "otb")
+
+        variants = {
+            "toolkit report(), files": lambda: toolkit_report(seqs, root),
+            "toolkit report(), pre-parsed": lambda: toolkit_report(seqs, root, preparsed),
+            "toolkit metrics only, in memory": lambda: toolkit_metrics_only(seqs, exp, arrays),
+            "sot score(), files, cold": lambda: sot_files(str(Path(tmp) / f"cache-cold{next(cold)}")),
+            "sot score(), files, warm cache": lambda: sot_files(warm_cache),
+            "sot score(), in memory": lambda: score(seqs, on_disk, "otb"),
+        }
+        old_cache = os.environ.get("SOT_CACHE_DIR")
+        try:
+            sot_files(warm_cache)  # fill the warm cache
+            wall = {k: [] for k in variants}
+            cpu = {k: [] for k in variants}
+            out = {}
+            for _ in range(rounds):
+                for k, fn in variants.items():
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    out[k] = fn()
+                    wall[k].append(time.perf_counter() - t0)
+                    cpu[k].append(time.process_time() - c0)
+        finally:
+            if old_cache is None:
+                os.environ.pop("SOT_CACHE_DIR", None)
+            else:
+                os.environ["SOT_CACHE_DIR"] = old_cache
+
+    perf = out["toolkit report(), files"]
+    assert repr(perf) == repr(out["toolkit report(), pre-parsed"])  # the stand-in changes nothing
+    med = {k: (float(np.median(wall[k])), float(np.median(cpu[k]))) for k in variants}
+    print(f"scoring {n_seq} sequences x {n_frames} frames: median of {rounds} interleaved rounds "
+          f"(wall / CPU of this process)")
+    for k, (w, c) in med.items():
+        print(f"  {k:34s} {w * 1000:8.1f} ms  {c * 1000:8.1f} ms cpu")
+    print("speed-up (toolkit time / sot time, wall; CPU in brackets):")
+    pairs = [("toolkit report(), files", "sot score(), files, cold", "user workflow, first scoring of a folder"),
+             ("toolkit report(), files", "sot score(), files, warm cache", "user workflow, folder scored before"),
+             ("toolkit report(), files", "sot score(), in memory", "toolkit from files vs sot from arrays"),
+             ("toolkit report(), pre-parsed", "sot score(), in memory", "both without text parsing"),
+             ("toolkit metrics only, in memory", "sot score(), in memory", "arithmetic only")]
+    for a, b, label in pairs:
+        print(f"  {med[a][0] / med[b][0]:6.1f}x  ({med[a][1] / med[b][1]:5.1f}x)  {label}: {a} / {b}")
+    diffs = {k: _diff(perf, out[k]) for k in variants if k.startswith("sot")}
+    worst = max(diffs.values())
+    ours = out["sot score(), in memory"]
+    print(f"  AUC {ours['auc']:.6f}  precision {ours['precision']:.6f}  fps {ours['fps']:.4f}; "
+          f"max |sot - toolkit| = {worst:.2e}" + (" (bit-identical)" if worst == 0 else ""))
+    return worst
 
 
 def bench_load(n_seq, n_frames):
@@ -126,24 +239,29 @@ def bench_load(n_seq, n_frames):
         t0 = time.perf_counter()
         first = LaSOT(root, split="all", cache=cache)
         t_parse = time.perf_counter() - t0
-        t_cached, second = best_of(lambda: LaSOT(root, split="all", cache=cache), 3)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            second = LaSOT(root, split="all", cache=cache)
+            times.append(time.perf_counter() - t0)
         frames = sum(len(s) for s in second)
         assert len(second) == n_seq and np.array_equal(first[5].boxes, second[5].boxes)
     print(f"LaSOT-layout metadata, {n_seq} sequences / {frames / 1e6:.2f} M frames")
     print(f"  first load (parse + write cache): {t_parse:6.2f} s")
-    print(f"  cached load:                      {t_cached:6.2f} s")
-    return t_cached
+    print(f"  cached load (median of 3):        {np.median(times):6.2f} s")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sequences", type=int, default=280)
     ap.add_argument("--frames", type=int, default=2500)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved repetitions; the median is reported")
     ap.add_argument("--load-sequences", type=int, default=1400)
     ap.add_argument("--no-load", action="store_true")
     args = ap.parse_args()
-    diff = bench_scoring(args.sequences, args.frames, args.repeats)
+    if args.rounds < 1:
+        ap.error("--rounds must be >= 1")
+    diff = bench_scoring(args.sequences, args.frames, args.rounds)
     if not args.no_load:
         bench_load(args.load_sequences, args.frames)
     if diff > 1e-9:

@@ -134,6 +134,110 @@ def segment_ids(lengths) -> np.ndarray:
     return np.repeat(np.arange(len(lengths)), lengths)
 
 
+CHUNK_FRAMES = 1 << 14  # frames per pass: its ~20 reused float64 buffers stay in the L2 cache
+
+
+class ThresholdGrid:
+    """An ascending threshold grid and an exact O(1) bin index: ``k(v) = #{j: thr[j] < v}``
+    (``== searchsorted(thr, v, 'left')``), so that ``v > thr[j] <=> j < k`` and ``v <= thr[j] <=> j >= k``.
+
+    On an evenly spaced grid ``k`` is the nearest grid index ``r = rint((v - thr[0]) / step)`` plus one
+    exact comparison ``thr[r] < v``. Where a formula reproduces the grid bit for bit (``j`` for 0..50 px:
+    then ``k = ceil(v)``; ``j * step`` for ``linspace(0, 1, 21)``; ``j / den`` for ``arange(51) / 100``)
+    ``thr[r]`` is recomputed by it, otherwise (MATLAB's ``0:0.05:1``, torch's ``arange``) looked up.
+    Uneven grids use a binary search.
+    """
+
+    def __init__(self, thresholds):
+        thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+        self.values, self.T = thr, len(thr)
+        T, j = self.T, np.arange(len(thr), dtype=np.float64)
+        self.t0, self.step, self.kind = (float(thr[0]) if T else 0.0), 0.0, "search"
+        if T < 3 or not np.all(np.diff(thr) > 0):
+            return
+        self.step = step = (thr[-1] - thr[0]) / (T - 1)
+        den = float(np.round(1.0 / step))
+        if self.t0 == 0 and np.array_equal(j, thr):
+            self.kind = "int"  # k = ceil(v), no correction needed
+        elif np.array_equal(j * step + self.t0, thr):
+            self.kind = "mul"
+        elif self.t0 == 0 and den > 0 and np.array_equal(j / den, thr):
+            self.kind, self.den = "div", den
+        elif np.all(np.abs(thr - (j * step + self.t0)) <= 1e-9 * step):  # evenly spaced up to rounding
+            self.kind = "table"
+            self.ext = np.concatenate([[-np.inf], thr, [np.inf]])  # ext[g] = thr[g - 1], ext[g + 1] = thr[g]
+
+    def bins(self, v: np.ndarray, nan_bin: int, top: int | None = None, out: np.ndarray | None = None,
+             nonneg: bool = False) -> np.ndarray:
+        """``k(v)`` as float64 in ``[0, top]`` (default ``top = T``); NaN goes to ``nan_bin``: 0 (fails every
+        ``v > t``) or ``T`` (fails every ``v <= t``). ``top = k(c)`` gives the bins of ``min(v, c)``.
+        ``out``: a float64 buffer shaped like ``v`` for the result (must not be ``v``). ``nonneg``: the
+        caller knows ``v >= 0`` or NaN (a distance), which on a grid starting at 0 saves a clamp."""
+        T = self.T
+        top = T if top is None else top
+        if nan_bin not in (0, T) or (nan_bin == T and top != T):
+            raise ValueError(f"nan_bin must be 0 or T = {T} (with top = T)")
+        with np.errstate(invalid="ignore", over="ignore"):
+            if self.kind == "search":
+                idx = np.searchsorted(self.values, v, side="left")
+                if out is None:
+                    k = idx.astype(np.float64)
+                else:
+                    k = out
+                    k[...] = idx
+                k[np.isnan(v)] = nan_bin
+                return np.minimum(k, top, out=k)
+            if self.kind == "int":
+                k = np.ceil(v, out=out)  # #{j >= 0 integer: j < v}
+            else:
+                # r = the grid index nearest to v; v lies strictly between thr[r - 1] and thr[r + 1] (the
+                # rounding of r is far below half a step), so k is r or r + 1: one exact comparison decides
+                k = np.subtract(v, self.t0, out=out) if self.t0 else v
+                k = np.multiply(k, self.den if self.kind == "div" else 1.0 / self.step, out=out)
+                np.rint(k, out=k)
+                if self.kind == "table":
+                    idx = np.fmin(np.fmax(k, -1.0), T).astype(np.intp)  # NaN -> -1, fixed below
+                    t = self.ext.take(idx + 1)  # ext[r + 1] = thr[r], -inf / +inf past the ends
+                elif self.kind == "mul":
+                    t = k * self.step
+                    if self.t0:
+                        t += self.t0
+                else:
+                    t = k / self.den
+                k += t < v
+                if self.kind == "table":
+                    k[np.isnan(v)] = nan_bin
+            # clamp; NaN -> nan_bin for free: fmax / fmin return the non-NaN operand
+            if nan_bin == 0:
+                np.fmax(k, 0.0, out=k)
+                return np.minimum(k, top, out=k)
+            np.fmin(k, T, out=k)
+            if nonneg and self.t0 == 0 and self.kind != "table":
+                return k  # r >= 0 and thr[0] = 0: already >= 0
+            return np.maximum(k, 0.0, out=k)
+
+
+_GRIDS: dict[bytes, ThresholdGrid] = {}
+
+
+def grid(thresholds) -> ThresholdGrid:
+    """The (memoised) :class:`ThresholdGrid` of a threshold array."""
+    thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    key = thr.tobytes()
+    g = _GRIDS.get(key)
+    if g is None:
+        g = _GRIDS[key] = ThresholdGrid(thr)
+    return g
+
+
+def _cumulate(hist: np.ndarray, above: bool) -> np.ndarray:
+    """Per-row bin histograms ``(R, T + 1)`` of ``k`` -> counts ``(R, T)`` of ``v > t`` (above) or ``v <= t``."""
+    T = hist.shape[1] - 1
+    if above:  # v > thr[j] <=> k > j
+        return np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    return np.cumsum(hist, axis=1)[:, :T]  # v <= thr[j] <=> k <= j
+
+
 def threshold_counts(values, seg, n_segments: int, thresholds, above: bool) -> np.ndarray:
     """Per-sequence counts of frames passing each threshold, in O(N) (no N x T matrix).
 
@@ -146,42 +250,126 @@ def threshold_counts(values, seg, n_segments: int, thresholds, above: bool) -> n
     Returns:
         ``(n_segments, T)`` int64 counts; identical to summing ``value > t`` / ``value <= t`` frame by frame.
     """
-    v = np.asarray(values, dtype=np.float64)
-    thr = np.asarray(thresholds, dtype=np.float64)
-    T = len(thr)
-    # k = number of thresholds strictly below v: v > thr[j] <=> j < k, and v <= thr[j] <=> j >= k
-    k = count_below(v, thr)
-    k[np.isnan(v)] = 0 if above else T
-    hist = np.bincount(np.asarray(seg, dtype=np.int64) * (T + 1) + k, minlength=n_segments * (T + 1))
-    hist = hist.reshape(n_segments, T + 1)
-    if above:
-        return np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    return np.cumsum(hist, axis=1)[:, :T]
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    g = grid(thresholds)
+    T = g.T
+    key = g.bins(v, 0 if above else T)
+    key += np.asarray(seg, dtype=np.float64) * (T + 1)
+    hist = np.bincount(key.astype(np.intp), minlength=n_segments * (T + 1)).reshape(n_segments, T + 1)
+    return _cumulate(hist, above)
 
 
 def count_below(v: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """``k[i] = #{j: thr[j] < v[i]}`` for ascending ``thr`` (== ``searchsorted(thr, v, 'left')``).
+    """``k[i] = #{j: thr[j] < v[i]}`` for ascending ``thr`` (== ``searchsorted(thr, v, 'left')``); NaN gives 0."""
+    return grid(thr).bins(np.asarray(v, dtype=np.float64), 0).astype(np.int64)
 
-    Evenly spaced thresholds (all of the protocols' grids) take an O(1) guess ``ceil((v - thr[0]) / step)``
-    that one exact comparison on each side corrects, several times faster than a binary search.
-    NaN gives an arbitrary value (callers overwrite it).
+
+def _otb_pass(P, G, s2, s1):
+    """IoU (not yet clipped to [0, 1]), centre error and normalized centre error of the column blocks
+    ``P``, ``G`` ``(4, n)``, computed in the scratch buffers ``s2`` ``(3, 2, >= n)`` and ``s1`` ``(3, >= n)``.
+
+    The got10k toolkit's operations in its order (:func:`rect_iou`, :func:`center_error`), so the values
+    are bit-identical; x and y go through each operation together as ``(2, n)`` blocks.
     """
-    T = len(thr)
-    step = (thr[-1] - thr[0]) / (T - 1) if T > 1 else 0.0
-    if T < 3 or step <= 0 or not np.allclose(np.diff(thr), step, rtol=1e-9, atol=0):
-        return np.searchsorted(thr, v, side="left")
-    with np.errstate(invalid="ignore"):
-        g = np.ceil((v - thr[0]) * (1.0 / step))
-        np.clip(g, 0, T, out=g)
-        k = g.astype(np.int64)  # NaN -> some integer; overwritten by the caller
-    np.clip(k, 0, T, out=k)
-    # the guess can be one off where v sits within rounding of a threshold: fix with exact comparisons
-    with np.errstate(invalid="ignore"):
-        lo = thr[np.maximum(k - 1, 0)]
-        k -= (k > 0) & (lo >= v)
-        hi = thr[np.minimum(k, T - 1)]
-        k += (k < T) & (hi < v)
-    return k
+    n = P.shape[1]
+    pxy, pwh, gxy, gwh = P[:2], P[2:], G[:2], G[2:]
+    A, B, C = (x[:, :n] for x in s2)
+    u, v, w = (x[:n] for x in s1)
+    # IoU = inter / (area_p + area_g - inter + eps)
+    np.add(pxy, pwh, out=A)
+    np.add(gxy, gwh, out=B)
+    np.minimum(A, B, out=A)
+    np.maximum(pxy, gxy, out=B)
+    A -= B
+    np.maximum(A, 0.0, out=A)  # intersection width, height
+    np.multiply(A[0], A[1], out=u)
+    np.multiply(P[2], P[3], out=v)
+    np.multiply(G[2], G[3], out=w)
+    v += w
+    v -= u
+    v += EPS
+    u /= v
+    # centres xy + (wh - 1) / 2 (halving is exact: * 0.5 == / 2)
+    np.subtract(pwh, 1.0, out=A)
+    A *= 0.5
+    A += pxy
+    np.subtract(gwh, 1.0, out=B)
+    B *= 0.5
+    B += gxy
+    np.subtract(A, B, out=C)
+    C *= C
+    np.add(C[0], C[1], out=v)
+    np.sqrt(v, out=v)  # centre error
+    A /= gwh  # normalized: c_p / wh_g - c_g / wh_g per axis
+    B /= gwh
+    A -= B
+    A *= A
+    np.add(A[0], A[1], out=w)
+    np.sqrt(w, out=w)
+    return u, v, w
+
+
+def box_pair_counts(preds, gts, first_from_gt: bool = True, chunk_frames: int = CHUNK_FRAMES):
+    """Success / precision / normalized-precision counts of many box sequences, in cache-sized passes.
+
+    Rows (one repetition of one sequence each) are packed into passes of about ``chunk_frames`` frames:
+    each pass transposes its boxes into contiguous ``x, y, w, h`` columns, computes IoU, centre error
+    and normalized centre error (the got10k toolkit's operations), turns each into a threshold bin
+    (:class:`ThresholdGrid`) and counts the bins of each row with ``bincount``. Temporaries are reused
+    buffers of the pass size (fresh full-size arrays cost more in page faults than in arithmetic);
+    nothing of size ``N x 21`` or ``N x 51`` is built, and no numpy call runs per sequence.
+
+    Args:
+        preds, gts: equal-length lists of ``(n_i, 4)`` float64 ``[x, y, w, h]`` arrays (any strides).
+        first_from_gt: score frame 0 of every row as the ground truth (the toolkits' initialisation rule);
+            the caller's arrays are not modified.
+    Returns:
+        int64 counts ``(R, 21)`` of IoU > t (:data:`IOU_THRESHOLDS`), ``(R, 51)`` of centre error <= t
+        (:data:`CENTER_THRESHOLDS`) and ``(R, 51)`` of normalized centre error <= t
+        (:data:`NORM_CENTER_THRESHOLDS`). A NaN value passes no threshold.
+    """
+    R = len(preds)
+    g_iou, g_ce, g_nce = grid(IOU_THRESHOLDS), grid(CENTER_THRESHOLDS), grid(NORM_CENTER_THRESHOLDS)
+    top_iou = int(g_iou.bins(np.ones(1), 0)[0])  # the toolkit clips IoU to [0, 1]: bin of min(iou, 1)
+    W1, W2, W3 = g_iou.T + 1, g_ce.T + 1, g_nce.T + 1
+    # IoU and centre-error bins share one bincount over (row, k_iou, k_ce); bin keys are exact in float64
+    hist_joint = np.zeros((R, W1 * W2), np.int64)
+    hist_norm = np.zeros((R, W3), np.int64)
+    lens = np.fromiter((len(p) for p in preds), np.intp, R)
+    ends = np.cumsum(lens)
+    size = max(chunk_frames, int(lens.max(initial=0)))
+    s2, s1 = np.empty((3, 2, size)), np.empty((3, size))
+    pbuf, gbuf = np.empty((4, size)), np.empty((4, size))
+    k1, k2, k3 = np.empty(size), np.empty(size), np.empty(size)
+    key = np.empty(size, np.intp)
+    ramp = np.arange(R, dtype=np.float64)
+    ramp_joint, ramp_norm = ramp * (W1 * W2), ramp * W3
+    r0 = 0
+    while r0 < R:
+        # rows [r0, r1): at least one, then as many as fit in chunk_frames
+        r1 = max(r0 + 1, int(np.searchsorted(ends, ends[r0] - lens[r0] + chunk_frames, side="right")))
+        n, nr = lens[r0:r1], r1 - r0
+        m = int(ends[r1 - 1] - ends[r0] + lens[r0])
+        if m:
+            P = np.concatenate([preds[i].T for i in range(r0, r1)], axis=1, out=pbuf[:, :m])  # (4, m) columns
+            G = np.concatenate([gts[i].T for i in range(r0, r1)], axis=1, out=gbuf[:, :m])
+            if first_from_gt:
+                starts = (np.cumsum(n) - n)[n > 0]
+                P[:, starts] = G[:, starts]
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN / empty boxes as given
+                iou, ce, nce = _otb_pass(P, G, s2, s1)
+                a = g_iou.bins(iou, 0, top_iou, out=k1[:m])
+                b = g_ce.bins(ce, g_ce.T, out=k2[:m], nonneg=True)
+                c = g_nce.bins(nce, g_nce.T, out=k3[:m], nonneg=True)
+            a *= W2  # key = row * W1 * W2 + k_iou * W2 + k_ce, cast to an index as it is summed
+            a += b
+            np.add(a, np.repeat(ramp_joint[:nr], n), out=key[:m], casting="unsafe")
+            hist_joint[r0:r1] += np.bincount(key[:m], minlength=nr * W1 * W2).reshape(nr, -1)
+            np.add(c, np.repeat(ramp_norm[:nr], n), out=key[:m], casting="unsafe")
+            hist_norm[r0:r1] += np.bincount(key[:m], minlength=nr * W3).reshape(nr, -1)
+        r0 = r1
+    joint = hist_joint.reshape(R, W1, W2)
+    return _cumulate(joint.sum(2), True), _cumulate(joint.sum(1), False), _cumulate(hist_norm, False)
 
 
 def success_curve(ious, thresholds=IOU_THRESHOLDS) -> np.ndarray:

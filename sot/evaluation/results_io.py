@@ -105,6 +105,23 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_rows(path, fields: int) -> np.ndarray:
+    """Read a results table of ``fields`` numbers per line (``,``, tab, ``;`` or space separated).
+
+    The common case, comma separated, goes straight to numpy's C parser (``np.loadtxt``, the parser the
+    toolkits use, so the values are the same bits). Anything else (other delimiters, a malformed or empty
+    file) is re-read by :func:`sot.datasets.annotations.read_table`, which accepts every delimiter and
+    raises :class:`DatasetFormatError` naming ``path:line`` and the expected field count.
+    """
+    try:
+        arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+        if arr.shape[1] == fields and len(arr):
+            return arr
+    except (ValueError, UnicodeDecodeError, OSError):
+        pass
+    return read_table(path, fields)
+
+
 def existing_repetitions(out_dir, fmt: str, name: str, repetitions: int) -> list[int]:
     """The 0-based repetitions of ``name`` already on disk."""
     return [r for r in range(repetitions) if box_path(out_dir, fmt, name, r).is_file()]
@@ -118,18 +135,18 @@ def read_sequence(out_dir, fmt: str, name: str, repetitions: int | None = None) 
         files = sorted((out_dir / name).glob(f"{name}_[0-9][0-9][0-9].txt"))
         if repetitions is not None:
             files = [box_path(out_dir, fmt, name, r) for r in range(repetitions)]
-        boxes = [read_table(f, 4) for f in files]
+        boxes = [read_rows(f, 4) for f in files]
         tp = time_path(out_dir, fmt, name)
         if tp.is_file():
-            t = read_table(tp, _width(tp))
+            t = read_rows(tp, _width(tp))
             times = [t[:, r] for r in range(min(t.shape[1], len(boxes)))]
     else:
         rep = 0
         while box_path(out_dir, fmt, name, rep).is_file() and (repetitions is None or rep < repetitions):
-            boxes.append(read_table(box_path(out_dir, fmt, name, rep), 4))
+            boxes.append(read_rows(box_path(out_dir, fmt, name, rep), 4))
             for tp in (time_path(out_dir, fmt, name, rep), box_path(out_dir, fmt, name, rep).with_name(f"{name}_time.txt")):
                 if tp.is_file():
-                    times.append(read_table(tp, 1)[:, 0])
+                    times.append(read_rows(tp, 1)[:, 0])
                     break
             rep += 1
     if not boxes:
@@ -163,9 +180,11 @@ def load_results(path, names: list[str], tracker: str | None = None, fmt: str | 
         path: a tracker's result folder (or a folder of trackers with ``tracker`` naming one).
         names: the dataset's sequence names; sequences without a file are left out (``score`` reports them).
         fmt: layout; detected when None.
-        cache: keep the parsed arrays in the dataset cache folder (``$SOT_CACHE_DIR``), keyed by the folder
-            and the size and modification time of every ``.txt`` file in it, so that scoring the same
-            results again skips the text parsing.
+        cache: keep the parsed arrays in one file per result folder under the dataset cache folder
+            (``$SOT_CACHE_DIR/results``), valid while the size and modification time of every ``.txt``
+            file in the folder are unchanged, so that scoring the same results again skips the text
+            parsing (one ``stat`` per result file, one read of the cache file). Boxes read from the cache
+            are ``(N, 4)`` views of one column-major array (not C-contiguous).
     """
     path = Path(path)
     if tracker is not None:
@@ -195,38 +214,107 @@ def _fingerprint(path: Path) -> list:
     return sorted(out)
 
 
-def _cached_load(path: Path, names: list[str], fmt: str) -> dict[str, TrackerResult]:
+# Parse-cache file: an 8-byte header length, the pickled header, zero padding to a multiple of 64 bytes,
+# then little-endian float64 data: every box array as 4 rows (x, y, w, h) of one (4, N) block, then every
+# time array, concatenated.
+_CACHE_VERSION = 2
+_ALIGN = 64
+
+
+def _cache_file(path: Path, fmt: str) -> tuple[str, Path]:
     import hashlib
-    import pickle
 
     from sot.datasets.cache import cache_dir
 
     key = f"{path.resolve()}|{fmt}"
-    file = cache_dir() / "results" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pkl"
-    fp = _fingerprint(path)
-    stored = {}
+    return key, cache_dir() / "results" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.v{_CACHE_VERSION}.bin"
+
+
+def _data_offset(header_size: int) -> int:
+    return -(-(8 + header_size) // _ALIGN) * _ALIGN
+
+
+def _read_cache(file: Path, key: str, fp: list) -> dict[str, TrackerResult]:
+    import pickle
+
     try:
         with open(file, "rb") as f:
-            k, old_fp, stored = pickle.load(f)
-        if k != key or old_fp != fp:
-            stored = {}
-    except Exception:  # missing or unreadable: parse
-        stored = {}
-    out = {}
+            size = int.from_bytes(f.read(8), "little")
+            head = pickle.loads(f.read(size))
+            if head.get("version") != _CACHE_VERSION or head.get("key") != key or head.get("fingerprint") != fp:
+                return {}
+            n_box, n_time = head["n_box"], head["n_time"]
+            count, offset = 4 * n_box + n_time, _data_offset(size)
+            if os.fstat(f.fileno()).st_size < offset + 8 * count:
+                return {}
+            if count:
+                import mmap
+
+                # copy-on-write map: no copy into fresh memory (page faults cost more than the read), arrays
+                # stay writable; the cache is only ever replaced (os.replace), never rewritten in place
+                data = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY), "<f8", count, offset)
+            else:
+                data = np.zeros(0)
+    except Exception:  # missing, truncated or unreadable: parse again
+        return {}
+    cols, times = data[: 4 * n_box].reshape(4, n_box), data[4 * n_box:]
+    return {name: TrackerResult([cols[:, a:a + n].T for a, n in box_slices],
+                                None if time_slices is None else [times[a:a + n] for a, n in time_slices])
+            for name, (box_slices, time_slices) in head["entries"].items()}
+
+
+def _write_cache(file: Path, key: str, fp: list, results: dict[str, TrackerResult]) -> None:
+    import pickle
+
+    entries, box_arrays, time_arrays, n_box, n_time = {}, [], [], 0, 0
+    for name, r in results.items():
+        bs = []
+        for b in r.boxes:
+            bs.append((n_box, len(b)))
+            box_arrays.append(b)
+            n_box += len(b)
+        ts = None
+        if r.times is not None:
+            ts = []
+            for t in r.times:
+                t = np.asarray(t, dtype=np.float64).reshape(-1)
+                ts.append((n_time, len(t)))
+                time_arrays.append(t)
+                n_time += len(t)
+        entries[name] = (bs, ts)
+    head = {"version": _CACHE_VERSION, "key": key, "fingerprint": fp, "entries": entries, "n_box": n_box,
+            "n_time": n_time}
+    blob = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
+    cols = np.concatenate([b.T for b in box_arrays], axis=1) if box_arrays else np.zeros((4, 0))
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(file.name + f".tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            f.write(len(blob).to_bytes(8, "little"))
+            f.write(blob)
+            f.write(b"\0" * (_data_offset(len(blob)) - 8 - len(blob)))
+            f.write(np.ascontiguousarray(cols, dtype="<f8").data)
+            for t in time_arrays:
+                f.write(np.ascontiguousarray(t, dtype="<f8").data)
+        os.replace(tmp, file)
+    except OSError:
+        pass  # an unwritable cache folder only costs the parse next time
+
+
+def _cached_load(path: Path, names: list[str], fmt: str) -> dict[str, TrackerResult]:
+    key, file = _cache_file(path, fmt)
+    fp = _fingerprint(path)
+    stored = _read_cache(file, key, fp)
+    out, parsed = {}, False
+    on_disk = {p for p, _, _ in fp}
     for n in names:
         if n in stored:
             out[n] = stored[n]
-        elif box_path(path, fmt, n, 0).is_file():
+        elif str(box_path(path, fmt, n, 0)) in on_disk or box_path(path, fmt, n, 0).is_file():
             out[n] = read_sequence(path, fmt, n)
-    if set(out) - set(stored):
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_name(file.name + f".tmp{os.getpid()}")
-            with open(tmp, "wb") as f:
-                pickle.dump((key, fp, {**stored, **out}), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, file)
-        except OSError:
-            pass  # an unwritable cache folder only costs the parse next time
+            parsed = True
+    if parsed:
+        _write_cache(file, key, fp, {**stored, **out})
     return out
 
 
