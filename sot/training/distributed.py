@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -34,6 +35,15 @@ class DistEnv:
         return self.rank == 0
 
 
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM node list: ``gpu[03-05,07],cpu1`` -> ``gpu03`` (what scontrol would say)."""
+    m = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
+    if not m:
+        return nodelist
+    prefix, ranges = m.group(1), m.group(2)
+    return prefix + ranges.split(",")[0].split("-")[0] if ranges else prefix
+
+
 def _slurm_to_torch_env() -> None:
     """Fill torchrun's variables from SLURM's, for one task per GPU launched without torchrun."""
     if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or "SLURM_PROCID" not in os.environ:
@@ -47,7 +57,7 @@ def _slurm_to_torch_env() -> None:
             first = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True, text=True,
                                    check=True).stdout.split()[0]
         except (OSError, subprocess.CalledProcessError, IndexError):
-            first = nodes.split(",")[0]
+            first = first_host(nodes)
         os.environ["MASTER_ADDR"] = first
     # a port that all tasks of the job derive alike, away from torchrun's default 29500
     os.environ.setdefault("MASTER_PORT", str(20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000))

@@ -94,3 +94,21 @@ def test_torchrun_two_gloo_ranks(smoke, cache, tmp_path):
     print(f"DDP (2 ranks x 1 x 2 accumulated) vs one process (2 x 2 accumulated): relative difference of the weight updates {rel:.2e}, "
           f"max |w_ddp - w_solo| {(ddp_update - solo_update).abs().max().item():.2e}")
     assert rel < 1e-4, rel
+
+
+def test_slurm_tasks_map_onto_torchrun_variables(monkeypatch):
+    from sot.training import distributed as D
+
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(k, "")  # so that monkeypatch removes what dist_env() sets
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol here: the node list is parsed
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu[03-05,07]")
+    monkeypatch.setenv("SLURM_JOB_ID", "123456")
+    env = D.dist_env()
+    assert (env.rank, env.world_size, env.local_rank) == (5, 8, 1) and not env.is_main
+    assert os.environ["MASTER_ADDR"] == "gpu03" and os.environ["MASTER_PORT"] == str(20000 + 123456 % 20000)
+    assert D.first_host("node7,node8") == "node7"

@@ -31,3 +31,20 @@ def test_tensorboard_logger(smoke, tmp_path):
     train(smoke("logger=tensorboard"), tmp_path / "run")
     events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_offline_unless_an_api_key_is_available(tmp_path, monkeypatch):
+    from sot.training.loggers import wandb_api_key_available
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine example.org login user password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert not wandb_api_key_available()  # -> WandbLogger(mode=None) runs offline
+    netrc.write_text("machine api.wandb.ai login user password 0123456789abcdef\n")
+    assert wandb_api_key_available()  # what `wandb login` writes
+    monkeypatch.setenv("NETRC", str(tmp_path / "missing"))
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_api_key_available()
