@@ -360,3 +360,17 @@ def test_set_epoch_hook_reaches_the_vit():
     SetEpochHook().before_epoch(SimpleNamespace(model=nn.Sequential(vit), epoch=3))
     vit.train()
     assert vit.epoch == 3 and vit.keep_rate() == pytest.approx(ce_keep_rate(3, 2, 2, 0.7))
+
+
+def test_center_box_losses_read_the_predicted_or_the_target_peak():
+    R, S = 8, 128
+    boxes = torch.tensor([[40.0, 56.0, 32.0, 16.0]])  # centre (56, 64): peak cell (col 4 (3.5 -> 4), row 4)
+    out = {"score": torch.full((1, 1, R, R), 1e-3), "size": torch.full((1, 2, R, R), 0.9),
+           "offset": torch.zeros(1, 2, R, R)}
+    out["score"][0, 0, 0, 0] = 0.9  # the predicted peak is elsewhere
+    out["size"][0, :, 4, 4] = torch.tensor([0.25, 0.125])
+    out["offset"][0, :, 4, 4] = torch.tensor([-0.5, 0.0])
+    target = CenterHead([8], [16], GaussianFocalLoss(), box_loss=L1Loss(), channels=16, box_at="target")
+    assert target.loss(out, boxes, torch.tensor([True]), S)["loss_l1"].item() == pytest.approx(0.0, abs=1e-6)
+    pred = CenterHead([8], [16], GaussianFocalLoss(), box_loss=L1Loss(), channels=16, box_at="pred")
+    assert pred.loss(out, boxes, torch.tensor([True]), S)["loss_l1"].item() > 0.1

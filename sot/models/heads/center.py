@@ -86,6 +86,9 @@ class CenterHead(nn.Module):
         iou_loss: GIoU term (OSTrack weight 2).
         channels: width of the first conv of each tower (256).
         min_overlap: CornerNet Gaussian radius parameter (0.7).
+        box_at: where the box losses read the size and offset maps in training: ``pred`` (the predicted peak,
+            OSTrack, which starts from a pretrained backbone) or ``target`` (the ground-truth peak, CenterNet: a
+            steady signal from the first step, for training from scratch).
         one_stream: set by the builder from the backbone: False adds the template fusion.
         fusion_channels: width of the fused map (two-stream only).
     """
@@ -101,12 +104,15 @@ class CenterHead(nn.Module):
         iou_loss: nn.Module | None = None,
         channels: int = 256,
         min_overlap: float = 0.7,
+        box_at: str = "pred",
         one_stream: bool = True,
         fusion_channels: int = 256,
     ):
         super().__init__()
+        if box_at not in ("pred", "target"):
+            raise ValueError(f"box_at must be 'pred' (OSTrack) or 'target' (CenterNet), got {box_at!r}")
         self.cls_loss, self.box_loss, self.iou_loss = cls_loss, box_loss, iou_loss
-        self.min_overlap = float(min_overlap)
+        self.min_overlap, self.box_at = float(min_overlap), box_at
         self.fusion = None if one_stream else DepthwiseFusion(in_channels, in_strides, fusion_channels)
         self.stride = int(in_strides[-1])
         self.box_head = CenterPredictor(int(in_channels[-1]) if one_stream else fusion_channels, channels)
@@ -149,7 +155,8 @@ class CenterHead(nn.Module):
         target = self.targets(boxes, positive, tuple(score.shape[-2:]), search_size)
         n_peaks = target.eq(1).sum().clamp(min=1)
         losses = {"loss_cls": self.cls_loss(score, target, avg_factor=n_peaks)}
-        best = score.flatten(1).argmax(dim=1)  # OSTrack: the box at the predicted peak
+        # OSTrack reads the box at the predicted peak; CenterNet at the ground-truth one
+        best = (score if self.box_at == "pred" else target).flatten(1).argmax(dim=1)
         cand = self.all_boxes(outputs, search_size)
         pred = cand[torch.arange(len(best), device=best.device), best]
         losses.update(box_losses(cxcywh_to_xyxy(pred), boxes, positive, search_size, self.iou_loss, self.box_loss))
