@@ -66,6 +66,11 @@ class WorkerInit:
         self.seed, self.epoch, self.rank = seed, epoch, rank
 
     def __call__(self, worker_id: int) -> None:
+        # DataLoader gives each worker one torch thread; OpenCV would still start a pool per worker and
+        # oversubscribe the cores the training process needs
+        import cv2
+
+        cv2.setNumThreads(1)
         s = derived_seed(self.seed, self.epoch, self.rank, worker_id)
         random.seed(s)
         np.random.seed(s % 2**32)
