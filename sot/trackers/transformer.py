@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -47,8 +48,9 @@ class TransformerTracker:
         window: multiply the scores by the head's Hanning window before picking the best candidate (OSTrack).
         update_intervals: frames between refreshes, one entry per dynamic template (empty: one static template).
         update_threshold: a dynamic template is refreshed only when the score exceeds this.
-        border: crop fill outside the image: ``"mean"`` (as :class:`sot.data.pair_dataset.PairDataset` trains)
-            or a number (0: STARK's and OSTrack's zero padding, for their released weights).
+        border: crop fill outside the image: ``"mean"``, the per-channel mean of the first frame, computed once per
+            sequence (PairDataset fills with each image's mean; a whole-frame mean per frame would cost about as
+            much as the crop itself), or a number (0: STARK's and OSTrack's zero padding, for their released weights).
         margin: ``clip_box`` margin (px).
         device: where the network runs.
     """
@@ -75,13 +77,15 @@ class TransformerTracker:
         self.window = bool(window)
         self.update_intervals = [int(i) for i in update_intervals]
         self.update_threshold = float(update_threshold)
+        if not (border == "mean" or isinstance(border, (int, float))):
+            raise ValueError(f"border must be 'mean' or a number, got {border!r}")
         self.border, self.margin = border, float(margin)
         self.device = torch.device(device)
 
     # ---- helpers ----
     def _crop(self, image: np.ndarray, center, size, factor: float, out: int) -> tuple[torch.Tensor, float]:
         side = math.sqrt(float(size[0]) * float(size[1])) * factor
-        crop, _ = crop_and_resize(image, center, side, out, border=self.border)
+        crop, _ = crop_and_resize(image, center, side, out, border=self._fill)
         t = torch.from_numpy(crop).to(self.device).permute(2, 0, 1)[None].float()
         return t, side
 
@@ -106,6 +110,7 @@ class TransformerTracker:
         self.center = np.array([x + w / 2, y + h / 2])
         self.size = np.array([w, h])
         self.frame = 0
+        self._fill = tuple(cv2.mean(image)[:3]) if self.border == "mean" else self.border
         z0 = self._template_feats(image)
         self.z = [z0] * (1 + len(self.update_intervals))
 
