@@ -180,6 +180,9 @@ def test_loss_yaml_instantiates_and_lists_every_argument(path):
     if path.parent.name == "box":
         a = torch.tensor([[0.0, 0.0, 2.0, 2.0]], requires_grad=True)
         out = loss(a, torch.tensor([[1.0, 1.0, 3.0, 3.0]]))
+    elif path.stem == "gaussian_focal":  # probabilities against a heat map
+        a = torch.rand(4, 2).clamp(0.05, 0.95).requires_grad_()
+        out = loss(a, torch.tensor([[1.0, 0.5], [0.0, 0.2], [0.9, 0.0], [0.0, 0.0]]))
     elif cfg.get("use_sigmoid", True):
         a = torch.randn(4, 2, requires_grad=True)
         out = loss(a, (torch.rand(4, 2) > 0.5).float())

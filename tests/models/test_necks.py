@@ -138,7 +138,8 @@ def test_necks_on_siamrpn_backbone():
 
 @pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
 def test_neck_yaml_instantiates_and_mirrors_signature(path):
-    cfg = OmegaConf.load(path)
+    # neck widths follow the top-level model.width of conf/train.yaml
+    cfg = OmegaConf.merge({"model": {"width": 32}}, {"neck": OmegaConf.load(path)}).neck
     assert "in_channels" not in cfg and "in_strides" not in cfg
     params = inspect.signature(get_class(cfg._target_).__init__).parameters
     assert set(cfg) - {"_target_"} == set(params) - {"self", "in_channels", "in_strides"}
