@@ -5,6 +5,7 @@ import inspect
 
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
+from torch import nn
 
 from sot.models.errors import IncompatiblePartsError
 from sot.models.siamese import SiameseNet
@@ -26,13 +27,14 @@ def _shape_kwargs(target: str, channels, strides, one_stream: bool | None = None
     return kwargs
 
 
-def build_model(backbone: DictConfig, neck: DictConfig, head: DictConfig) -> SiameseNet:
+def build_model(backbone: DictConfig | nn.Module, neck: DictConfig, head: DictConfig) -> SiameseNet:
     """Instantiate backbone, then neck and head with the channels and strides flowing from it.
 
-    Parts that cannot work together raise :class:`IncompatiblePartsError` naming both parts.
+    ``backbone`` may also be a module built already. Parts that cannot work together raise
+    :class:`IncompatiblePartsError` naming them.
     """
-    bb = instantiate(backbone)
-    pair = f"backbone {_name(backbone)}"
+    bb = backbone if isinstance(backbone, nn.Module) else instantiate(backbone)
+    pair = f"backbone {type(bb).__name__ if isinstance(backbone, nn.Module) else _name(backbone)}"
     try:
         nk = instantiate(neck, **_shape_kwargs(neck._target_, bb.out_channels, bb.strides))
         pair += f" + neck {_name(neck)}"
