@@ -13,7 +13,7 @@ Per recipe (random weights: speed and cost do not depend on them):
   profile, which skips the attention products); ``all`` adds the attention products;
 - FPS of the network alone (``forward_search`` at batch 1) and end to end (``TransformerTracker.track`` on a
   ``--image`` frame), at ``--threads`` CPU threads, and the share of a tracked frame spent cropping and converting
-  the search region (``TransformerTracker._crop``).
+  the search region (``TransformerTracker._crop``); medians over ``--frames`` calls.
 """
 from __future__ import annotations
 
@@ -99,12 +99,15 @@ def count_macs(model, z, x) -> dict[str, float]:
 
 
 def time_it(fn, n: int, warmup: int = 2) -> float:
+    """Median seconds per call (the median resists the bursts of other jobs on a shared machine)."""
     for _ in range(warmup):
         fn()
-    t = time.perf_counter()
+    times = []
     for _ in range(n):
+        t = time.perf_counter()
         fn()
-    return (time.perf_counter() - t) / n
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
 
 
 def _frames(n: int, width: int, height: int) -> tuple[list[np.ndarray], list[list[float]]]:
@@ -153,16 +156,18 @@ def bench(recipe: str, threads: int, n_frames: int, image: tuple[int, int]) -> d
     tracker.init(frames[0], boxes[0])
     for img in frames[1:3]:  # warm-up
         tracker.track(img)
-    crop_time[0] = 0.0
-    t = time.perf_counter()
+    frame_t, crop_t = [], []
     for img in frames[3:]:
+        crop_time[0] = 0.0
+        t = time.perf_counter()
         tracker.track(img)
-    t_e2e = (time.perf_counter() - t) / (len(frames) - 3)
-    crop_share = crop_time[0] / (len(frames) - 3) / t_e2e
+        frame_t.append(time.perf_counter() - t)
+        crop_t.append(crop_time[0])
+    t_e2e, t_crop = float(np.median(frame_t)), float(np.median(crop_t))
     return {"recipe": recipe, "params_M": params / 1e6, **macs, "templates": n_templates,
             "template_size": int(cfg.data.template_size), "search_size": int(cfg.data.search_size),
-            "fps_net": 1.0 / t_net, "fps_end_to_end": 1.0 / t_e2e, "crop_ms": crop_time[0] / (len(frames) - 3) * 1e3,
-            "crop_share": crop_share, "threads": threads, "image": f"{image[0]}x{image[1]}",
+            "fps_net": 1.0 / t_net, "fps_end_to_end": 1.0 / t_e2e, "crop_ms": t_crop * 1e3,
+            "crop_share": t_crop / t_e2e, "threads": threads, "image": f"{image[0]}x{image[1]}",
             "published": PUBLISHED.get(recipe, "")}
 
 
