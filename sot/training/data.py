@@ -66,11 +66,6 @@ class WorkerInit:
         self.seed, self.epoch, self.rank = seed, epoch, rank
 
     def __call__(self, worker_id: int) -> None:
-        # DataLoader gives each worker one torch thread; OpenCV would still start a pool per worker and
-        # oversubscribe the cores the training process needs
-        import cv2
-
-        cv2.setNumThreads(1)
         s = derived_seed(self.seed, self.epoch, self.rank, worker_id)
         random.seed(s)
         np.random.seed(s % 2**32)
@@ -102,6 +97,13 @@ class EpochLoaders:
         if self.batches_per_epoch == 0:
             raise ValueError(f"an epoch of {len(dataset)} samples makes no batch of {self.batch_size} per rank on "
                              f"{self.world_size} rank(s); raise data.train.pairs_per_epoch or lower batch_size")
+        if self.workers > 0:
+            # Workers are forked. A child that inherits a started OpenCV thread pool (e.g. from generating the
+            # synthetic data in this process) hangs at its first parallel OpenCV call, or at setNumThreads.
+            # With one thread in the parent before forking, OpenCV never uses the pool in a child.
+            import cv2
+
+            cv2.setNumThreads(1)
 
     def worker_seeds(self, epoch: int) -> list[int]:
         return [derived_seed(self.seed, epoch, self.rank, w) for w in range(self.workers)]
