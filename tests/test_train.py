@@ -76,3 +76,18 @@ def test_incompatible_parts_fail_at_build_naming_them(tmp_path):
     cfg = smoke_cfg(tmp_path, "backbone=timm", "neck=channel_mapper", "head=rpn")  # strides 8/16/32 into one RPN
     with pytest.raises(IncompatiblePartsError, match=r"backbone TimmBackbone \+ neck ChannelMapper \+ head RPNHead"):
         train(cfg, tmp_path / "run")
+
+
+def test_loader_workers_after_generating_data_in_process(tmp_path):
+    """Generating the synthetic set starts OpenCV's thread pool; forked loader workers must not hang on it."""
+    import os
+    import subprocess
+    import sys
+
+    from sot.utils.runtime import REPO_ROOT
+
+    cmd = [sys.executable, str(REPO_ROOT / "train.py"), "debug=smoke", "device=cpu", "workers=1",
+           "score_after_training=false", f"paths.cache={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    r = subprocess.run(cmd, env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
