@@ -10,8 +10,8 @@ from timm.models.efficientnet import EfficientNetFeatures
 # timm's MobileNetV2 generator fixes its channel rounding; the builder lets us choose it.
 from timm.models._efficientnet_builder import decode_arch_def, round_channels as timm_round_channels
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from sot.models.backbones.frozen import FrozenStagesMixin
 from sot.models.backbones.pretrained import load_pretrained
 
 # timm's mobilenetv2 stages: block type (ds = depthwise-separable, ir = inverted residual), r repeats,
@@ -27,7 +27,7 @@ ARCH_DEF = [
 ]
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(FrozenStagesMixin, nn.Module):
     """MobileNetV2 emitting feature levels (timm indices) ``out_indices``.
 
     timm feature indices (channels at width 1.0): 0 = ``blocks.0`` 16 ch (stride 2), 1 = ``blocks.1`` 24 ch (4),
@@ -105,23 +105,6 @@ class MobileNetV2(nn.Module):
         if self.frozen_stages < 0:
             return []
         return [self.conv_stem, self.bn1] + list(self.blocks)[: self.frozen_stages]
-
-    def _freeze(self) -> None:
-        for m in self._frozen_modules():
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> "MobileNetV2":
-        super().train(mode)
-        if mode:
-            for m in self._frozen_modules():
-                m.eval()
-            if self.norm_eval:
-                for m in self.modules():
-                    if isinstance(m, _BatchNorm):
-                        m.eval()
-        return self
 
     def forward(self, x: Tensor) -> list[Tensor]:
         x = self.bn1(self.conv_stem(x))

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 import timm
 import torch.nn as nn
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from sot.models.backbones.frozen import FrozenStagesMixin
 from sot.models.backbones.pretrained import load_pretrained
 
 STAGE_NAMES = ("layer1", "layer2", "layer3", "layer4")
 
 
-class ResNet(nn.Module):
+class ResNet(FrozenStagesMixin, nn.Module):
     """A timm ResNet emitting the feature levels ``out_indices``.
 
     timm feature indices: 0 = stem (``act1``, stride 2), 1..4 = ``layer1``..``layer4`` (strides 4, 8, 16, 32).
@@ -80,23 +80,6 @@ class ResNet(nn.Module):
         mods = [self.conv1, self.bn1]
         mods += [getattr(self, s) for s in STAGE_NAMES[: self.frozen_stages] if hasattr(self, s)]
         return mods
-
-    def _freeze(self) -> None:
-        for m in self._frozen_modules():
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> "ResNet":
-        super().train(mode)
-        if mode:
-            for m in self._frozen_modules():
-                m.eval()
-            if self.norm_eval:
-                for m in self.modules():
-                    if isinstance(m, _BatchNorm):
-                        m.eval()
-        return self
 
     def forward(self, x: Tensor) -> list[Tensor]:
         outs = []

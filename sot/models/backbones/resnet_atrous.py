@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import torch.nn as nn
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from sot.models.backbones.frozen import FrozenStagesMixin
 from sot.models.backbones.pretrained import load_pretrained
 
 STAGE_NAMES = ("layer1", "layer2", "layer3", "layer4")
@@ -106,7 +106,7 @@ def _downsample(inplanes: int, outplanes: int, stride: int, dilation: int) -> nn
     return nn.Sequential(conv, nn.BatchNorm2d(outplanes))
 
 
-class ResNetAtrous(nn.Module):
+class ResNetAtrous(FrozenStagesMixin, nn.Module):
     """pysot's SiamRPN++ ResNet (output stride 8, ``layer3`` / ``layer4`` dilated 2 / 4) emitting ``out_indices``.
 
     Feature indices (pysot ``used_layers``): 0 = the stem after ReLU, before max-pooling (stride 2), 1..4 =
@@ -194,23 +194,6 @@ class ResNetAtrous(nn.Module):
         mods = [self.conv1, self.bn1]
         mods += [getattr(self, s) for s in STAGE_NAMES[: self.frozen_stages] if hasattr(self, s)]
         return mods
-
-    def _freeze(self) -> None:
-        for m in self._frozen_modules():
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> "ResNetAtrous":
-        super().train(mode)
-        if mode:
-            for m in self._frozen_modules():
-                m.eval()
-            if self.norm_eval:
-                for m in self.modules():
-                    if isinstance(m, _BatchNorm):
-                        m.eval()
-        return self
 
     def forward(self, x: Tensor) -> list[Tensor]:
         x = self.relu(self.bn1(self.conv1(x)))  # (B, 64, (H - 7) // 2 + 1, ...)
