@@ -108,3 +108,54 @@ def test_siamfc_decode_upsamples():
     best = boxes[0, scores[0].argmax()]
     assert abs(best[0].item() - (127.5 + 32)) < 4 and abs(best[1].item() - 127.5) < 4
     assert best[2:].tolist() == [40.0, 30.0]
+
+
+# ---- ban (SiamBAN, anchor-free) ----
+def ban(cls_loss=None, box_loss=None, levels=2, width=16, **kw):
+    from sot.models.heads.ban import BANHead
+    return BANHead([width] * levels, [8] * levels, cls_loss or CrossEntropyLoss(use_sigmoid=False),
+                   box_loss or GIoULoss(), **kw)
+
+
+@pytest.mark.parametrize("cls_loss", [CrossEntropyLoss(use_sigmoid=False), FocalLoss()])
+@pytest.mark.parametrize("box_loss", [GIoULoss(), L1Loss()])
+def test_ban_forward_loss_backward(cls_loss, box_loss):
+    head = ban(cls_loss, box_loss)
+    z, x = feats()
+    out = head(z, x)
+    R = 31 - 7 + 1
+    assert out["loc"].shape == (2, 4, R, R) and out["cls"].shape[-2:] == (R, R)
+    assert (out["loc"] > 0).all()  # distances are positive by construction
+    losses = head.loss(out, BOXES, torch.tensor([True, False]), 255)
+    total = losses["loss_cls"] + losses["loss_box"]
+    total.backward()
+    assert torch.isfinite(total) and losses["loss_box"] > 0
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
+
+
+def test_ban_ellipse_labels_and_sampling():
+    head = ban()
+    pts = head.points(25, 255)
+    box = torch.tensor([[97.5, 107.5, 64.0, 40.0]])  # centre (129.5, 127.5)
+    labels, pos_all = head.targets(pts, box.expand(2, 4), torch.tensor([True, False]))
+    c = torch.tensor([129.5, 127.5])
+    d = (pts - c) / torch.tensor([64.0, 40.0])
+    r2 = (d ** 2).sum(-1)
+    assert torch.equal(pos_all[0], r2 < 1 / 16) and not pos_all[1].any()  # inner ellipse (w/4, h/4)
+    assert (r2[labels[0] == 0] >= 1 / 4).all()  # negatives lie outside the outer ellipse (w/2, h/2)
+    n_pos, n_neg = (labels == 1).sum(1), (labels == 0).sum(1)
+    assert 0 < n_pos[0] <= 16 and n_pos[0] + n_neg[0] == 64
+    assert n_pos[1] == 0 and n_neg[1] == 16 and (r2[labels[1] == 0] < 1 / 4).all()  # hard negatives, near
+
+
+def test_ban_decode_recovers_a_box():
+    """Distances that point every cell at the ground truth decode to the ground truth."""
+    head = ban()
+    pts = head.points(25, 255)
+    x1, y1, x2, y2 = 100.0, 90.0, 150.0, 170.0
+    ltrb = torch.stack([pts[:, 0] - x1, pts[:, 1] - y1, x2 - pts[:, 0], y2 - pts[:, 1]], -1)
+    loc = ltrb.T.reshape(1, 4, 25, 25)
+    boxes, scores = head.decode({"cls": torch.zeros(1, 2, 25, 25), "loc": loc}, 255, torch.tensor([[50.0, 80.0]]))
+    expect = torch.tensor([125.0, 130.0, 50.0, 80.0])
+    assert torch.allclose(boxes[0], expect.expand(625, 4), atol=1e-3)
+    assert scores.shape == (1, 625) and head.window({"loc": loc}).shape == (625,)
