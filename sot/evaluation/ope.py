@@ -9,6 +9,9 @@ sequences whose frames are concatenated along the first axis.
 """
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 
 EPS = np.finfo(float).eps  # the got10k toolkit's IoU denominator guard
@@ -310,7 +313,87 @@ def _otb_pass(P, G, s2, s1):
 
 
 def box_pair_counts(preds, gts, first_from_gt: bool = True, chunk_frames: int = CHUNK_FRAMES):
-    """Success / precision / normalized-precision counts of many box sequences, in cache-sized passes.
+    """Success / precision / normalized-precision counts of many box sequences.
+
+    Two implementations give the same counts (tested equal):
+
+    * compiled (:mod:`sot.evaluation._ope_numba`), used when numba can be imported and the environment
+      variable ``SOT_NO_NUMBA`` is unset, empty or ``0``: one pass over each row's frames, no temporaries,
+      about 3x faster. One-time cost: the first call of a process imports numba and loads the kernel from
+      numba's on-disk cache (about 0.5 s); the first call after an install or a change of the kernel's
+      source compiles it (about 1.5 s) and writes that cache.
+    * numpy (:func:`_box_pair_counts_numpy`), otherwise: rows packed into passes of about ``chunk_frames``
+      frames, each pass vectorised over its frames.
+
+    :func:`scoring_backend` says which one runs. Both compute IoU, centre error and normalized centre error
+    with the got10k toolkit's operations in its order (bit-identical values) and exact threshold bins.
+
+    Args:
+        preds, gts: equal-length lists of ``(n_i, 4)`` float64 ``[x, y, w, h]`` arrays (any strides).
+        first_from_gt: score frame 0 of every row as the ground truth (the toolkits' initialisation rule);
+            the caller's arrays are not modified.
+        chunk_frames: frames per pass of the numpy path (the counts do not depend on it).
+    Returns:
+        int64 counts ``(R, 21)`` of IoU > t (:data:`IOU_THRESHOLDS`; IoU clipped to [0, 1] as the toolkit
+        does), ``(R, 51)`` of centre error <= t (:data:`CENTER_THRESHOLDS`) and ``(R, 51)`` of normalized
+        centre error <= t (:data:`NORM_CENTER_THRESHOLDS`). A NaN value passes no threshold.
+    """
+    if len(preds) != len(gts):
+        raise ValueError(f"box_pair_counts: {len(preds)} predicted rows, {len(gts)} ground-truth rows")
+    kernel = _kernel()
+    if kernel is None:
+        return _box_pair_counts_numpy(preds, gts, first_from_gt, chunk_frames)
+    R = len(preds)
+    h_iou = np.zeros((R, len(IOU_THRESHOLDS) + 1), np.int64)
+    h_ce = np.zeros((R, len(CENTER_THRESHOLDS) + 1), np.int64)
+    h_nce = np.zeros((R, len(NORM_CENTER_THRESHOLDS) + 1), np.int64)
+    first = bool(first_from_gt)
+    for r in range(R):
+        p, g = _kernel_rows(preds[r]), _kernel_rows(gts[r])
+        if p.shape != g.shape:
+            raise ValueError(f"box_pair_counts: row {r}: shapes differ, {p.shape} vs {g.shape}")
+        kernel(p, g, first, h_iou, h_ce, h_nce, r)
+    return _cumulate(h_iou, True), _cumulate(h_ce, False), _cumulate(h_nce, False)
+
+
+_KERNEL = None  # the compiled row kernel once looked up; False: numba unavailable or switched off
+
+
+def _kernel():
+    """The numba row kernel, or None where numba is not importable or ``SOT_NO_NUMBA`` is set (not ``0``)."""
+    global _KERNEL
+    if os.environ.get("SOT_NO_NUMBA", "0") not in ("", "0"):
+        return None
+    if _KERNEL is None:
+        try:
+            from sot.evaluation import _ope_numba
+        except ImportError:  # numba not installed (or not for this numpy)
+            _KERNEL = False
+        except Exception as e:  # numba present but the kernel does not build here: numpy gives the same counts
+            warnings.warn(f"sot.evaluation: numba kernel unavailable ({type(e).__name__}: {e}); using numpy")
+            _KERNEL = False
+        else:  # the kernel's grids are compile-time formulas: use it only while they are these arrays
+            ok = _ope_numba.grids_match(IOU_THRESHOLDS, CENTER_THRESHOLDS, NORM_CENTER_THRESHOLDS)
+            _KERNEL = _ope_numba.row_histograms if ok else False
+    return _KERNEL or None
+
+
+def scoring_backend() -> str:
+    """``"numba"`` or ``"numpy"``: the implementation :func:`box_pair_counts` uses in this process now."""
+    return "numpy" if _kernel() is None else "numba"
+
+
+def _kernel_rows(b) -> np.ndarray:
+    """``b`` as an ``(N, 4)`` float64 array the kernel accepts (any strides; copied only if not float64 or
+    not aligned)."""
+    b = np.asarray(b, dtype=np.float64)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"expected boxes of shape (N, 4), got {b.shape}")
+    return b if b.flags.aligned else b.copy()
+
+
+def _box_pair_counts_numpy(preds, gts, first_from_gt: bool = True, chunk_frames: int = CHUNK_FRAMES):
+    """The numpy path of :func:`box_pair_counts`, in cache-sized passes.
 
     Rows (one repetition of one sequence each) are packed into passes of about ``chunk_frames`` frames:
     each pass transposes its boxes into contiguous ``x, y, w, h`` columns, computes IoU, centre error
@@ -318,15 +401,6 @@ def box_pair_counts(preds, gts, first_from_gt: bool = True, chunk_frames: int = 
     (:class:`ThresholdGrid`) and counts the bins of each row with ``bincount``. Temporaries are reused
     buffers of the pass size (fresh full-size arrays cost more in page faults than in arithmetic);
     nothing of size ``N x 21`` or ``N x 51`` is built, and no numpy call runs per sequence.
-
-    Args:
-        preds, gts: equal-length lists of ``(n_i, 4)`` float64 ``[x, y, w, h]`` arrays (any strides).
-        first_from_gt: score frame 0 of every row as the ground truth (the toolkits' initialisation rule);
-            the caller's arrays are not modified.
-    Returns:
-        int64 counts ``(R, 21)`` of IoU > t (:data:`IOU_THRESHOLDS`), ``(R, 51)`` of centre error <= t
-        (:data:`CENTER_THRESHOLDS`) and ``(R, 51)`` of normalized centre error <= t
-        (:data:`NORM_CENTER_THRESHOLDS`). A NaN value passes no threshold.
     """
     R = len(preds)
     g_iou, g_ce, g_nce = grid(IOU_THRESHOLDS), grid(CENTER_THRESHOLDS), grid(NORM_CENTER_THRESHOLDS)

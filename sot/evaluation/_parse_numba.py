@@ -1,0 +1,106 @@
+"""Compiled (numba) parser of plain result tables: the files trackers write (``%.3f``-style decimals, comma
+separated, one row per line). Imported lazily by :mod:`sot.evaluation.results_io`, whose ``read_rows``
+falls back to ``np.loadtxt`` (and to the line-by-line reader that names the bad line) for anything this
+parser does not take; importing this module raises ``ImportError`` where numba is not installed.
+
+Accepted, and nothing else: lines of exactly ``fields`` numbers separated by ``,``, ended by ``\\n`` or
+``\\r\\n`` (the last line may lack it), each number ``[-]digits[.digits]`` (or ``[-].digits``) with at most
+18 digits, a significand of at most 2**53 and at most 22 decimals. No blank line, space, sign ``+``, exponent,
+``nan`` / ``inf`` or comment. Any other byte, or a line with another field count, rejects the whole file.
+
+Exactness: such a number is ``m / 10**k`` with ``m`` and ``10**k`` exactly representable in float64, so one
+IEEE division gives the correctly rounded value (Clinger's fast path), which is what ``np.loadtxt`` (a
+correctly rounded ``strtod``) returns: the same bits, ``-0.0`` included.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+_POW10 = np.array([10.0 ** k for k in range(23)])  # exact: 10**22 < 2**53 * 2**22
+_MAX_EXACT = 2 ** 53
+
+_SIG = types.Tuple((types.boolean, types.Array(types.float64, 2, "C"), types.int64))(
+    types.Array(types.uint8, 1, "C", readonly=True), types.int64)
+
+
+def _jit(sig):
+    def wrap(fn):
+        try:
+            return njit(sig, cache=True, nogil=True)(fn)
+        except RuntimeError:  # no writable cache location: compile each run
+            return njit(sig, cache=False, nogil=True)(fn)
+    return wrap
+
+
+@_jit(_SIG)
+def parse_rows(buf, fields):
+    """``(True, values, N)`` for a file in the accepted form (its rows are ``values[:N]``, ``(N, fields)``),
+    else ``(False, ..., 0)``."""
+    n = buf.shape[0]
+    lines = 1
+    for i in range(n):
+        if buf[i] == 10:
+            lines += 1
+    out = np.empty((lines, fields))
+    bad = (False, np.empty((0, fields)), 0)
+    if n == 0 or fields < 1:
+        return bad
+    pos = 0
+    row = 0
+    col = 0
+    while pos < n:
+        neg = False
+        if buf[pos] == 45:  # '-'
+            neg = True
+            pos += 1
+        m = 0
+        decimals = 0
+        start = pos
+        while pos < n and 48 <= buf[pos] <= 57:
+            if pos - start == 18:
+                return bad  # more digits than an int64 holds
+            m = m * 10 + (buf[pos] - 48)
+            pos += 1
+        digits = pos - start
+        if pos < n and buf[pos] == 46:  # '.'
+            pos += 1
+            start = pos
+            while pos < n and 48 <= buf[pos] <= 57:
+                if digits + pos - start == 18:
+                    return bad
+                m = m * 10 + (buf[pos] - 48)
+                pos += 1
+            decimals = pos - start
+            digits += decimals
+        if digits == 0 or digits > 18 or m > _MAX_EXACT or decimals > 22:
+            return bad
+        v = np.float64(m)
+        if decimals:
+            v = v / _POW10[decimals]
+        out[row, col] = -v if neg else v
+        col += 1
+        if pos == n:
+            break
+        c = buf[pos]
+        if c == 44:  # ','
+            if col == fields:
+                return bad
+            pos += 1
+            if pos == n:
+                return bad  # a trailing comma: an empty field
+        elif c == 10 or (c == 13 and pos + 1 < n and buf[pos + 1] == 10):
+            if col != fields:
+                return bad
+            row += 1
+            col = 0
+            pos += 1 if c == 10 else 2
+        else:
+            return bad
+    if col:
+        if col != fields:
+            return bad
+        row += 1
+    if row == 0:
+        return bad
+    return True, out, row
