@@ -49,7 +49,7 @@ def load_init_weights(model: torch.nn.Module, path: str | Path) -> None:
 
 def check_switches(cfg: DictConfig, device: torch.device, env: D.DistEnv) -> str:
     """Refuse precision / speed switches that cannot work on this device, saying what would."""
-    amp = normalize_amp(cfg.get("amp", "off"))
+    amp = normalize_amp(cfg.get("amp", "off"), device)
     if amp == "fp16" and device.type != "cuda":
         raise ValueError(f"amp=fp16 needs a CUDA device (float16 autocast with a GradScaler); device is {device}. "
                          "On CPU use amp=bf16 (CPU autocast) or amp=off.")

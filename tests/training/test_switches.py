@@ -14,10 +14,18 @@ def test_fp16_and_sync_bn_on_cpu_say_they_need_cuda(smoke, tmp_path):
         train(smoke("amp=fp16"), tmp_path / "a")
     with pytest.raises(ValueError, match="sync_bn=true needs CUDA"):
         check_switches(smoke("sync_bn=true"), torch.device("cpu"), D.DistEnv(rank=0, world_size=2))
-    with pytest.raises(ValueError, match="amp must be off, bf16 or fp16"):
+    with pytest.raises(ValueError, match="amp must be off, bf16, fp16 or auto"):
         check_switches(smoke("amp=fp8"), torch.device("cpu"), D.DistEnv())
     assert check_switches(smoke("amp=off"), torch.device("cpu"), D.DistEnv()) == "off"
     assert check_switches(smoke(), torch.device("cpu"), D.DistEnv()) == "off"  # the yaml's "off"
+
+
+def test_amp_auto_follows_the_cpu(smoke, monkeypatch):
+    cpu = torch.device("cpu")
+    for avx512_bf16, amx, expect in ((True, False, "bf16"), (False, True, "bf16"), (False, False, "off")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert check_switches(smoke("amp=auto"), cpu, D.DistEnv()) == expect
 
 
 def test_bf16_channels_last_and_accumulation_train_on_cpu(smoke, tmp_path):
