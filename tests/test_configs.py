@@ -43,9 +43,11 @@ def test_head_loss_family_composes(head):
 
 
 def test_swap_one_loss_term():
-    cfg = compose_train(["loss/box=giou"])
+    cfg = compose_train(["head=rpn", "loss/box=giou"])
     assert cfg.loss.box._target_.endswith("GIoULoss") and cfg.head.box_loss._target_.endswith("GIoULoss")
     assert cfg.loss.box.loss_weight == 1.2  # the rpn family's weight stays
+    cfg = compose_train(["head=ban", "loss/box=l1"])
+    assert cfg.head.box_loss._target_.endswith("L1Loss") and cfg.head.cls_loss.use_sigmoid is False
 
 
 def _combo_ids():
