@@ -285,3 +285,16 @@ def test_parser_hands_everything_else_to_the_old_readers(monkeypatch, tmp_path, 
         assert a == b and str(p) in a
     else:
         assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_numba_threads_give_the_counts_of_one_thread(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.delenv("SOT_NO_NUMBA", raising=False)
+    monkeypatch.setattr(ope, "_KERNEL", None)
+    rng = np.random.default_rng(11)
+    preds, gts = _awkward_rows(rng, tuple(rng.integers(0, 300, 17)))
+    one = ope.box_pair_counts(preds, gts, workers=1)
+    assert ope.scoring_backend() == "numba"
+    for w in (2, 3, 40):
+        for a, b in zip(ope.box_pair_counts(preds, gts, workers=w), one):
+            assert np.array_equal(a, b)
