@@ -8,7 +8,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from sot.models.heads.common import check_equal_channels, check_single_stride, cosine_window, response_grid
-from sot.models.heads.rpn import DepthwiseXCorr, _subsample
+from sot.models.heads.rpn import DepthwiseXCorr, balanced_cls_loss, sample_labels
 from sot.utils.boxes import cxcywh_to_xyxy, xywh_to_cxcywh, xyxy_to_cxcywh
 
 
@@ -80,7 +80,6 @@ class BANHead(nn.Module):
 
     def _flat(self, outputs: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         cls, loc = outputs["cls"], outputs["loc"]
-        B = loc.shape[0]
         cls = cls.flatten(2).transpose(1, 2) if self.softmax else cls.flatten(1)  # (B, N, 2) or (B, N)
         return cls, loc.flatten(2).transpose(1, 2)  # (B, N, 4) l, t, r, b
 
@@ -101,32 +100,14 @@ class BANHead(nn.Module):
         inner, outer = r2 < 1.0 / 16.0, r2 < 1.0 / 4.0  # semi-axes (w / 4, h / 4) and (w / 2, h / 2)
         pos_all = inner & positive[:, None]
         neg = (~outer & positive[:, None]) | (outer & ~positive[:, None])
-        max_pos = int(self.num_samples * self.pos_fraction)
-        pos = _subsample(pos_all, max_pos)
-        n_pos = pos.sum(1, keepdim=True)
-        neg_quota = torch.where(positive[:, None], self.num_samples - n_pos,
-                                torch.full_like(n_pos, (self.num_samples - max_pos) // 3))
-        neg = _subsample(neg, neg_quota)
-        labels = torch.full(pos.shape, -1.0, device=boxes.device)
-        labels[neg] = 0.0
-        labels[pos] = 1.0
-        return labels, pos_all
+        return sample_labels(pos_all, neg, positive, self.num_samples, self.pos_fraction), pos_all
 
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
         cls, ltrb = self._flat(outputs)
         B = ltrb.shape[0]
         pts = self.points(outputs["loc"].shape[-1], search_size, ltrb.device)
         labels, pos_all = self.targets(pts, boxes, positive)
-        valid = labels >= 0
-        n_pos = (labels == 1).sum(1, keepdim=True).clamp(min=1)
-        n_neg = (labels == 0).sum(1, keepdim=True).clamp(min=1)
-        has_pos = (labels == 1).any(1, keepdim=True)  # half the weight on positives, half on negatives (pysot)
-        w = torch.where(labels == 1, 0.5 / n_pos, torch.where(has_pos, 0.5 / n_neg, 1.0 / n_neg)) * valid
-        if self.softmax:
-            loss_cls = self.cls_loss(cls.reshape(-1, 2), labels.clamp(min=0).long().reshape(-1), weight=w.reshape(-1),
-                                     avg_factor=B)
-        else:
-            loss_cls = self.cls_loss(cls, labels.clamp(min=0), weight=w, avg_factor=B)
+        loss_cls = balanced_cls_loss(self.cls_loss, cls, labels, self.softmax)
         gt = xywh_to_cxcywh(boxes)
         gt_xyxy = cxcywh_to_xyxy(gt)[:, None].expand(B, pts.shape[0], 4)
         bw = pos_all.float() / pos_all.sum(1, keepdim=True).clamp(min=1)  # each image's positives share weight 1

@@ -115,7 +115,6 @@ class RPNHead(nn.Module):
         Negative pairs (``positive`` False) get up to ``num_samples * (1 - pos_fraction) / 3`` negatives
         (16 of 64, as pysot) drawn among anchors within 3 cells of the search frame's target.
         """
-        B, N = boxes.shape[0], anchors.shape[0]
         iou = box_iou(cxcywh_to_xyxy(xywh_to_cxcywh(boxes)), cxcywh_to_xyxy(anchors))  # (B, N)
         pos = (iou > self.pos_iou) & positive[:, None]
         neg = (iou < self.neg_iou) & positive[:, None]
@@ -123,34 +122,16 @@ class RPNHead(nn.Module):
         centre = boxes[:, :2] + boxes[:, 2:] / 2
         near = ((anchors[None, :, :2] - centre[:, None]).abs() <= 3 * self.stride + self.stride / 2).all(-1)
         neg = neg | (near & ~positive[:, None])
-        max_pos = int(self.num_samples * self.pos_fraction)
-        pos = _subsample(pos, max_pos)
-        n_pos = pos.sum(1, keepdim=True)
-        neg_quota = torch.where(
-            positive[:, None], self.num_samples - n_pos, torch.full_like(n_pos, (self.num_samples - max_pos) // 3)
-        )
-        neg = _subsample(neg, neg_quota)
-        labels = torch.full((B, N), -1.0, device=boxes.device)
-        labels[neg] = 0.0
-        labels[pos] = 1.0
-        return labels, pos
+        labels = sample_labels(pos, neg, positive, self.num_samples, self.pos_fraction)
+        return labels, labels == 1
 
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
         cls, loc = self._flat(outputs)
         B = loc.shape[0]
         anchors = self.anchors(outputs["loc"].shape[-1], search_size)
         labels, pos = self.targets(anchors, boxes, positive)
-        valid = labels >= 0
         n_pos = (labels == 1).sum(1, keepdim=True).clamp(min=1)
-        n_neg = (labels == 0).sum(1, keepdim=True).clamp(min=1)
-        # pysot: half the weight on positives, half on negatives (all of it on negatives without positives)
-        has_pos = (labels == 1).any(1, keepdim=True)
-        w = torch.where(labels == 1, 0.5 / n_pos, torch.where(has_pos, 0.5 / n_neg, 1.0 / n_neg)) * valid
-        if self.softmax:
-            tgt = labels.clamp(min=0).long()
-            loss_cls = self.cls_loss(cls.reshape(-1, 2), tgt.reshape(-1), weight=w.reshape(-1), avg_factor=B)
-        else:
-            loss_cls = self.cls_loss(cls, labels.clamp(min=0), weight=w, avg_factor=B)
+        loss_cls = balanced_cls_loss(self.cls_loss, cls, labels, self.softmax)
         gt = xywh_to_cxcywh(boxes)[:, None].expand_as(loc)
         bw = (pos.float() / n_pos)[..., None].expand_as(loc)
         if getattr(self.box_loss, "box_format", "delta") == "xyxy":
@@ -169,6 +150,39 @@ class RPNHead(nn.Module):
 
     def window(self, outputs: dict[str, Tensor]) -> Tensor:
         return cosine_window(outputs["loc"].shape[-1], outputs["loc"].device).repeat(self.num_anchors)
+
+
+def sample_labels(pos: Tensor, neg: Tensor, positive: Tensor, num_samples: int, pos_fraction: float) -> Tensor:
+    """pysot's sampling of ``(B, N)`` candidate masks into labels (1 positive, 0 negative, -1 ignored).
+
+    At most ``num_samples * pos_fraction`` positives per image, negatives fill the rest of ``num_samples``;
+    negative pairs (``positive`` False) get ``num_samples * (1 - pos_fraction) / 3`` negatives (16 of 64).
+    """
+    max_pos = int(num_samples * pos_fraction)
+    pos = _subsample(pos, max_pos)
+    n_pos = pos.sum(1, keepdim=True)
+    neg_quota = torch.where(positive[:, None], num_samples - n_pos, torch.full_like(n_pos, (num_samples - max_pos) // 3))
+    neg = _subsample(neg, neg_quota)
+    labels = torch.full(pos.shape, -1.0, device=pos.device)
+    labels[neg] = 0.0
+    labels[pos] = 1.0
+    return labels
+
+
+def balanced_cls_loss(cls_loss: nn.Module, cls: Tensor, labels: Tensor, softmax: bool) -> Tensor:
+    """Classification loss of sampled ``labels`` ``(B, N)``: half the weight on each image's positives, half on
+    its negatives (all of it on the negatives without positives), as pysot; ``cls`` is ``(B, N, 2)`` softmax
+    logits or ``(B, N)`` sigmoid logits; averaged over the batch."""
+    B = labels.shape[0]
+    valid = labels >= 0
+    n_pos = (labels == 1).sum(1, keepdim=True).clamp(min=1)
+    n_neg = (labels == 0).sum(1, keepdim=True).clamp(min=1)
+    has_pos = (labels == 1).any(1, keepdim=True)
+    w = torch.where(labels == 1, 0.5 / n_pos, torch.where(has_pos, 0.5 / n_neg, 1.0 / n_neg)) * valid
+    if softmax:
+        tgt = labels.clamp(min=0).long()
+        return cls_loss(cls.reshape(-1, 2), tgt.reshape(-1), weight=w.reshape(-1), avg_factor=B)
+    return cls_loss(cls, labels.clamp(min=0), weight=w, avg_factor=B)
 
 
 def _subsample(mask: Tensor, k) -> Tensor:
