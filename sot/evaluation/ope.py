@@ -388,10 +388,15 @@ def _usable_cpus() -> int:
 _KERNEL = None  # the compiled row kernel once looked up; False: numba unavailable or switched off
 
 
+def numba_switched_off() -> bool:
+    """Whether the environment variable ``SOT_NO_NUMBA`` asks for the numpy paths (set, not empty, not ``0``)."""
+    return os.environ.get("SOT_NO_NUMBA", "0") not in ("", "0")
+
+
 def _kernel():
     """The numba row kernel, or None where numba is not importable or ``SOT_NO_NUMBA`` is set (not ``0``)."""
     global _KERNEL
-    if os.environ.get("SOT_NO_NUMBA", "0") not in ("", "0"):
+    if numba_switched_off():
         return None
     if _KERNEL is None:
         try:

@@ -25,6 +25,7 @@ import numpy as np
 
 from sot.datasets.annotations import parse_table, read_table
 from sot.datasets.base import DatasetFormatError
+from sot.evaluation.ope import numba_switched_off
 from sot.evaluation.report import TrackerResult
 
 FORMATS = ("otb", "lasot", "uav", "nfs", "tnl2k", "got10k", "trackingnet")
@@ -141,7 +142,7 @@ _PARSER = None  # the compiled parser once looked up; False: numba unavailable
 def _fast_parser():
     """``_parse_numba.parse_rows``, or None where numba is not importable or ``SOT_NO_NUMBA`` is set."""
     global _PARSER
-    if os.environ.get("SOT_NO_NUMBA", "0") not in ("", "0"):
+    if numba_switched_off():
         return None
     if _PARSER is None:
         try:

@@ -4,6 +4,15 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
+
+
+def resnet_frozen_modules(net: nn.Module, frozen_stages: int) -> list[nn.Module]:
+    """The stem (``conv1``, ``bn1``) and the first ``frozen_stages`` of a ResNet's stages that it has."""
+    if frozen_stages < 0:
+        return []
+    return [net.conv1, net.bn1] + [getattr(net, s) for s in RESNET_STAGES[:frozen_stages] if hasattr(net, s)]
+
 
 class FrozenStagesMixin:
     """Mix into an ``nn.Module`` that sets ``self.norm_eval`` and implements ``_frozen_modules()``.

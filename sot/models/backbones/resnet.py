@@ -7,10 +7,10 @@ import timm
 import torch.nn as nn
 from torch import Tensor
 
-from sot.models.backbones.frozen import FrozenStagesMixin
+from sot.models.backbones.frozen import RESNET_STAGES, FrozenStagesMixin, resnet_frozen_modules
 from sot.models.backbones.pretrained import load_pretrained
 
-STAGE_NAMES = ("layer1", "layer2", "layer3", "layer4")
+STAGE_NAMES = RESNET_STAGES
 
 
 class ResNet(FrozenStagesMixin, nn.Module):
@@ -75,11 +75,7 @@ class ResNet(FrozenStagesMixin, nn.Module):
         self._freeze()
 
     def _frozen_modules(self) -> list[nn.Module]:
-        if self.frozen_stages < 0:
-            return []
-        mods = [self.conv1, self.bn1]
-        mods += [getattr(self, s) for s in STAGE_NAMES[: self.frozen_stages] if hasattr(self, s)]
-        return mods
+        return resnet_frozen_modules(self, self.frozen_stages)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         outs = []

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 import torch.nn as nn
 from torch import Tensor
 
-from sot.models.backbones.frozen import FrozenStagesMixin
+from sot.models.backbones.frozen import RESNET_STAGES, FrozenStagesMixin, resnet_frozen_modules
 from sot.models.backbones.pretrained import load_pretrained
 
-STAGE_NAMES = ("layer1", "layer2", "layer3", "layer4")
+STAGE_NAMES = RESNET_STAGES
 # per stage: width (before expansion), stride, dilation -> output stride 8 from layer2 on
 STAGES = ((64, 1, 1), (128, 2, 1), (256, 1, 2), (512, 1, 4))
 
@@ -189,11 +189,7 @@ class ResNetAtrous(FrozenStagesMixin, nn.Module):
                 nn.init.zeros_(m.bias)
 
     def _frozen_modules(self) -> list[nn.Module]:
-        if self.frozen_stages < 0:
-            return []
-        mods = [self.conv1, self.bn1]
-        mods += [getattr(self, s) for s in STAGE_NAMES[: self.frozen_stages] if hasattr(self, s)]
-        return mods
+        return resnet_frozen_modules(self, self.frozen_stages)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         x = self.relu(self.bn1(self.conv1(x)))  # (B, 64, (H - 7) // 2 + 1, ...)
