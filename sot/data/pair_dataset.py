@@ -54,6 +54,9 @@ class PairDataset(Dataset):
         grayscale: probability that both crops of a pair are turned grey.
         blur: probability of a Gaussian blur, per crop.
         flip: probability that both crops of a pair are mirrored horizontally.
+        off_target: probability that a positive pair's search crop is centred on a uniformly random point of
+            the search frame instead (same crop side and jitter): the frame's own background and distractors as
+            hard negatives. The pair stays positive only when the target's centre lands inside the crop.
         seed: with the epoch (:meth:`set_epoch`) and the index, seeds every random choice of a sample.
 
     A video sequence needs 2 or more frames with a visible target and a valid box, else it is skipped; a
@@ -87,6 +90,7 @@ class PairDataset(Dataset):
         grayscale: float = 0.05,
         blur: float = 0.0,
         flip: float = 0.0,
+        off_target: float = 0.0,
         seed: int = 0,
     ):
         super().__init__()
@@ -103,6 +107,9 @@ class PairDataset(Dataset):
         self.template_shift, self.template_scale = float(template_shift), float(template_scale)
         self.color_jitter, self.grayscale = float(color_jitter), float(grayscale)
         self.blur, self.flip = float(blur), float(flip)
+        self.off_target = float(off_target)
+        if not 0.0 <= self.off_target <= 1.0:
+            raise ValueError(f"PairDataset: off_target must be a probability in [0, 1], got {off_target}")
         self.seed, self.epoch = int(seed), 0
 
         # usable sequences: (sequence index, sorted frame indices with a visible target and a valid box)
@@ -218,6 +225,9 @@ class PairDataset(Dataset):
 
         t_img = read_rgb(t_seq.frames[tf])
         s_img = t_img if (td, ts, tf) == (sd, ss, sf) else read_rgb(s_seq.frames[sf])
+        positive = spec.positive
+        if self.off_target and positive and rng.random() < self.off_target:
+            As, positive = self._off_target_affine(s_box, s_side, s_img.shape, flip, rng)
         template = self._finish(warp_with_affine(t_img, At, self.template_size), gray, rng)
         search = self._finish(warp_with_affine(s_img, As, self.search_size), gray, rng)
         return {
@@ -225,5 +235,16 @@ class PairDataset(Dataset):
             "search": search,
             "template_box": torch.from_numpy(transform_box(t_box, At).astype(np.float32)),
             "search_box": torch.from_numpy(transform_box(s_box, As).astype(np.float32)),
-            "positive": torch.tensor(spec.positive),
+            "positive": torch.tensor(positive),
         }
+
+    def _off_target_affine(self, box, side, image_shape, flip, rng) -> tuple[np.ndarray, bool]:
+        """A search crop of the usual (jittered) side centred on a uniformly random point of the frame, and
+        whether the target's centre lies inside it."""
+        H, W = image_shape[:2]
+        sw = side * (1 + rng.uniform(-1, 1) * self.scale)
+        sh = side * (1 + rng.uniform(-1, 1) * self.scale)
+        center = (rng.uniform(0, W), rng.uniform(0, H))
+        A = crop_affine(center, (sw, sh), self.search_size, flip)
+        cx, cy = A @ np.array([box[0] + box[2] / 2, box[1] + box[3] / 2, 1.0])
+        return A, bool(0 <= cx < self.search_size and 0 <= cy < self.search_size)

@@ -18,6 +18,7 @@ Readers accept ``,``, tab or space delimiters and check the field count line by 
 from __future__ import annotations
 
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from sot.datasets.annotations import parse_table, read_table
 from sot.datasets.base import DatasetFormatError
-from sot.evaluation.ope import numba_switched_off
+from sot.evaluation.ope import _usable_cpus, numba_switched_off
 from sot.evaluation.report import TrackerResult
 
 FORMATS = ("otb", "lasot", "uav", "nfs", "tnl2k", "got10k", "trackingnet")
@@ -164,11 +165,19 @@ def existing_repetitions(out_dir, fmt: str, name: str, repetitions: int) -> list
     return [r for r in range(repetitions) if box_path(out_dir, fmt, name, r).is_file()]
 
 
-def read_sequence(out_dir, fmt: str, name: str, repetitions: int | None = None) -> TrackerResult:
-    """Read one sequence's repetitions (all found when ``repetitions`` is None) and its times if present."""
-    out_dir = Path(out_dir)
+def read_sequence(out_dir, fmt: str, name: str, repetitions: int | None = None,
+                  existing: set[str] | frozenset[str] | None = None) -> TrackerResult:
+    """Read one sequence's repetitions (all found when ``repetitions`` is None) and its times if present.
+
+    ``existing``: paths (``str``) of files known to be under ``out_dir``, when the caller has listed them: a
+    path in it needs no ``stat`` (one not in it is still looked for, e.g. under a linked folder).
+    """
+    def exists(p) -> bool:
+        return (existing is not None and str(p) in existing) or os.path.isfile(p)
+
     boxes, times = [], []
     if _family(fmt) == "got10k":
+        out_dir = Path(out_dir)
         files = sorted((out_dir / name).glob(f"{name}_[0-9][0-9][0-9].txt"))
         if repetitions is not None:
             files = [box_path(out_dir, fmt, name, r) for r in range(repetitions)]
@@ -178,14 +187,16 @@ def read_sequence(out_dir, fmt: str, name: str, repetitions: int | None = None) 
             t = read_rows(tp, _width(tp))
             times = [t[:, r] for r in range(min(t.shape[1], len(boxes)))]
     else:
+        base = os.fspath(out_dir)
         rep = 0
         while repetitions is None or rep < repetitions:
-            bp = box_path(out_dir, fmt, name, rep)
-            if not os.path.isfile(bp):
+            folder = base if rep == 0 else os.path.join(base, f"rep_{rep + 1:03d}")  # as box_path / time_path
+            bp = os.path.join(folder, f"{name}.txt")
+            if not exists(bp):
                 break
             boxes.append(read_rows(bp, 4))
-            for tp in (time_path(out_dir, fmt, name, rep), bp.with_name(f"{name}_time.txt")):
-                if os.path.isfile(tp):
+            for tp in (os.path.join(folder, "times", f"{name}_time.txt"), os.path.join(folder, f"{name}_time.txt")):
+                if exists(tp):
                     times.append(read_rows(tp, 1)[:, 0])
                     break
             rep += 1
@@ -304,6 +315,10 @@ def _read_cache(file: Path, key: str, fp: list) -> dict[str, TrackerResult]:
 
 
 def _write_cache(file: Path, key: str, fp: list, results: dict[str, TrackerResult]) -> None:
+    """Snapshot ``results`` (one copy of every array, so later changes to them cannot reach the cache), then
+    write the cache file in a background thread: scoring does not wait for the disk. A later load of the
+    same folder waits for that write first; the interpreter waits for it at exit (not a daemon thread), and
+    the file appears only when complete (written aside, then renamed)."""
     import pickle
 
     entries, box_arrays, time_arrays, n_box, n_time = {}, [], [], 0, 0
@@ -325,34 +340,76 @@ def _write_cache(file: Path, key: str, fp: list, results: dict[str, TrackerResul
     head = {"version": _CACHE_VERSION, "key": key, "fingerprint": fp, "entries": entries, "n_box": n_box,
             "n_time": n_time}
     blob = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
-    cols = np.concatenate([b.T for b in box_arrays], axis=1) if box_arrays else np.zeros((4, 0))
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(file.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            f.write(len(blob).to_bytes(8, "little"))
-            f.write(blob)
-            f.write(b"\0" * (_data_offset(len(blob)) - 8 - len(blob)))
-            f.write(np.ascontiguousarray(cols, dtype="<f8").data)
-            for t in time_arrays:
-                f.write(np.ascontiguousarray(t, dtype="<f8").data)
-        os.replace(tmp, file)
-    except OSError:
-        pass  # an unwritable cache folder only costs the parse next time
+    cols = np.concatenate([b.T for b in box_arrays], axis=1).astype("<f8", copy=False) if box_arrays else np.zeros((4, 0))
+    times = np.concatenate(time_arrays).astype("<f8", copy=False) if time_arrays else np.zeros(0)
+
+    def write():
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_name(file.name + f".tmp{os.getpid()}.{threading.get_ident()}")
+            with open(tmp, "wb") as f:
+                f.write(len(blob).to_bytes(8, "little"))
+                f.write(blob)
+                f.write(b"\0" * (_data_offset(len(blob)) - 8 - len(blob)))
+                f.write(np.ascontiguousarray(cols).data)
+                f.write(times.data)
+            os.replace(tmp, file)
+        except OSError:
+            pass  # an unwritable cache folder only costs the parse next time
+
+    _wait_for_write(file)
+    thread = threading.Thread(target=write, name=f"sot-cache-{file.name}")
+    with _PENDING_LOCK:
+        _PENDING[file] = thread
+    thread.start()
+
+
+_PENDING: dict[Path, threading.Thread] = {}  # cache file -> the thread writing it
+_PENDING_LOCK = threading.Lock()
+
+
+def flush_cache_writes() -> None:
+    """Wait for every parse-cache write this process has started (e.g. before timing the next step)."""
+    with _PENDING_LOCK:
+        files = list(_PENDING)
+    for f in files:
+        _wait_for_write(f)
+
+
+def _wait_for_write(file: Path) -> None:
+    """Block until a background write of ``file`` started by this process (if any) has finished."""
+    with _PENDING_LOCK:
+        thread = _PENDING.pop(file, None)
+    if thread is not None:
+        thread.join()
+
+
+PARALLEL_MIN_FILES = 32  # result files per parsing thread, at least
 
 
 def _cached_load(path: Path, names: list[str], fmt: str) -> dict[str, TrackerResult]:
     key, file = _cache_file(path, fmt)
     fp = _fingerprint(path)
+    _wait_for_write(file)
     stored = _read_cache(file, key, fp)
-    out, parsed = {}, False
     on_disk = {p for p, _, _ in fp}
-    for n in names:
-        if n in stored:
-            out[n] = stored[n]
-        elif str(box_path(path, fmt, n, 0)) in on_disk or box_path(path, fmt, n, 0).is_file():
-            out[n] = read_sequence(path, fmt, n)
-            parsed = True
+    todo = [n for n in names if n not in stored
+            and (str(box_path(path, fmt, n, 0)) in on_disk or box_path(path, fmt, n, 0).is_file())]
+
+    def parse(share):
+        return [read_sequence(path, fmt, n, existing=on_disk) for n in share]
+
+    workers = max(1, min(_usable_cpus(), len(fp) // PARALLEL_MIN_FILES))
+    if workers > 1 and len(todo) > 1:  # file reads and the compiled parser release the GIL
+        from concurrent.futures import ThreadPoolExecutor
+
+        shares = [todo[w::workers] for w in range(workers)]  # interleaved: neighbours have similar sizes
+        with ThreadPoolExecutor(workers) as pool:
+            done = list(pool.map(parse, shares))
+        parsed = {n: r for share, rs in zip(shares, done) for n, r in zip(share, rs)}
+    else:
+        parsed = dict(zip(todo, parse(todo)))
+    out = {n: stored[n] if n in stored else parsed[n] for n in names if n in stored or n in parsed}
     if parsed:
         _write_cache(file, key, fp, {**stored, **out})
     return out

@@ -122,6 +122,29 @@ def test_boxes_land_on_target_pixels(tmp_path, factors):
         assert x["template_box"][2].item() == pytest.approx(w * 47 / (np.sqrt(w * h) * 2.0), rel=1e-4)
 
 
+def test_off_target_crops_are_hard_negatives_or_far_shifted_positives(tmp_path):
+    """``off_target``: the search crop is centred anywhere in the frame; the pair is positive exactly when the
+    target's centre lies in the crop, and the search box still lands on the target's pixels."""
+    boxes = [[20, 15, 18, 12], [26, 18, 16, 14], [30, 22, 15, 15], [33, 20, 14, 16]]
+    seq = _rect_sequence(tmp_path, "rect", boxes)
+    kw = dict(color_jitter=0.0, grayscale=0.0, negative_ratio=0.0, template_size=31, search_size=63, shift=8.0)
+    ds = PairDataset([ListDataset(tmp_path, [seq])], pairs_per_epoch=60, off_target=1.0, **kw)
+    flags = []
+    for i in range(len(ds)):
+        x = ds[i]
+        x1, y1, w, h = x["search_box"].tolist()
+        inside = 0 <= x1 + w / 2 < 63 and 0 <= y1 + h / 2 < 63
+        assert bool(x["positive"]) == inside, i
+        if x1 >= 0 and y1 >= 0 and x1 + w <= 63 and y1 + h <= 63:  # the whole target in view
+            np.testing.assert_allclose(_bright_box(x["search"]), x["search_box"].numpy(), atol=0.35)
+        flags.append(inside)
+    assert 0 < sum(flags) < len(flags)  # both kinds occur
+    plain = PairDataset([ListDataset(tmp_path, [seq])], pairs_per_epoch=60, **kw)
+    assert all(bool(plain[i]["positive"]) for i in range(20))
+    with pytest.raises(ValueError, match="off_target"):
+        PairDataset([ListDataset(tmp_path, [seq])], off_target=1.5, **kw)
+
+
 def test_unusable_sequences_skipped(tmp_path):
     good = _rect_sequence(tmp_path, "good", [[10, 10, 8, 8]] * 3)
     one = _rect_sequence(tmp_path, "one", [[10, 10, 8, 8]] * 3, visible=np.array([True, False, False]))

@@ -110,3 +110,35 @@ def test_score_from_files_equals_score_from_memory(tmp_path):
         assert disk.metrics == mem.metrics and disk.per_sequence == mem.per_sequence
         for k in mem.curves:
             np.testing.assert_array_equal(disk.curves[k][1], mem.curves[k][1])
+
+
+def test_cache_holds_the_files_even_if_the_caller_changes_the_arrays(tmp_path):
+    """The cache is written in the background from a copy: changing what the first load returned must not
+    reach it."""
+    out = tmp_path / "res"
+    results = _result_set(np.random.default_rng(3), ["a", "b"])
+    _write(out, "otb", results)
+    parsed = load_results(out, ["a", "b"], cache=False)
+    first = load_results(out, ["a", "b"])
+    first["a"].boxes[0][:] = -1.0
+    first["a"].times[0][:] = -1.0
+    results_io._wait_for_write(results_io._cache_file(out, "otb")[1])
+    _same(load_results(out, ["a", "b"]), parsed)
+
+
+def test_parallel_parse_keeps_the_order_and_names_the_bad_file(tmp_path, monkeypatch):
+    """Many sequences are parsed by several threads: the same results as one thread, and a malformed file
+    still raises the error that names its path and line."""
+    monkeypatch.setattr(results_io, "_usable_cpus", lambda: 3)
+    monkeypatch.setattr(results_io, "PARALLEL_MIN_FILES", 4)
+    names = [f"s{i:02d}" for i in range(40)]
+    out = tmp_path / "res"
+    _write(out, "otb", _result_set(np.random.default_rng(4), names))
+    serial = load_results(out, names, cache=False)
+    par = load_results(out, names)
+    assert list(par) == names
+    _same(par, serial)
+    with open(out / "s17.txt", "a") as f:
+        f.write("1,2,3\n")
+    with pytest.raises(DatasetFormatError, match=r"s17\.txt:\d+: expected 4 values, found 3"):
+        load_results(out, names)

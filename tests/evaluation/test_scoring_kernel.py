@@ -298,3 +298,35 @@ def test_numba_threads_give_the_counts_of_one_thread(monkeypatch):
     for w in (2, 3, 40):
         for a, b in zip(ope.box_pair_counts(preds, gts, workers=w), one):
             assert np.array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------ speeds (mean of 1 / t)
+def _toolkit_speed(times):
+    """got10k ExperimentOTB: ``times = times[times > 0]; np.mean(1. / times)`` (0 where none)."""
+    t = np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for x in times])
+    t = t[t > 0]
+    return np.mean(1.0 / t) if len(t) else 0.0
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_speeds_are_bit_identical_to_the_toolkit(monkeypatch, backend):
+    """Lengths around numpy's pairwise-sum leaves (8, 128) and splits, NaN / zero / negative times,
+    repetitions joined, sequences without times."""
+    from sot.evaluation.protocols import _speeds
+
+    if backend == "numpy":
+        monkeypatch.setenv("SOT_NO_NUMBA", "1")
+    else:
+        monkeypatch.delenv("SOT_NO_NUMBA", raising=False)
+    rng = np.random.default_rng(21)
+    lengths = [0, 1, 7, 8, 9, 15, 16, 17, 127, 128, 129, 136, 255, 256, 257, 1000, 2500, 4099, 20000]
+    per_seq = []
+    for i, n in enumerate(lengths * 2):
+        t = rng.uniform(1e-4, 0.2, n) * rng.choice([1e-3, 1, 1e3], n)
+        if i % 3 == 1:
+            t[rng.random(n) < 0.1] = rng.choice([np.nan, 0.0, -0.0, -1.0, np.inf])
+        per_seq.append([t] if i % 4 else [t, t[: n // 2].copy()])
+    per_seq += [None, [], [np.full(5, np.nan)], [np.zeros(3)], [np.ones((4, 1))]]
+    got = _speeds(per_seq)
+    want = np.array([_toolkit_speed(x) if x else 0.0 for x in per_seq])
+    assert got.tobytes() == want.tobytes()
