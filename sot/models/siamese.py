@@ -38,11 +38,16 @@ class SiameseNet(nn.Module):
         fwd = getattr(self.neck, "forward_template", self.neck)
         return fwd(feats)
 
-    def forward_search(self, z_feats, search: Tensor) -> dict[str, Tensor]:
-        x = self.normalize(search)
+    def search_features(self, search: Tensor) -> list[Tensor] | Tensor:
+        """Neck output for search crops (two-stream models: it does not depend on the template)."""
         if self.one_stream:
-            return self.head(None, self.neck(self.backbone(z_feats, x)))
-        return self.head(z_feats, self.neck(self.backbone(x)))
+            raise TypeError("search_features: a one-stream backbone embeds the search crop with the template")
+        return self.neck(self.backbone(self.normalize(search)))
+
+    def forward_search(self, z_feats, search: Tensor) -> dict[str, Tensor]:
+        if self.one_stream:
+            return self.head(None, self.neck(self.backbone(z_feats, self.normalize(search))))
+        return self.head(z_feats, self.search_features(search))
 
     def forward(self, template: Tensor, search: Tensor) -> dict[str, Tensor]:
         return self.forward_search(self.forward_template(template), search)

@@ -13,8 +13,20 @@ from sot.utils.runtime import import_modules
 
 
 def build_tracker(model: torch.nn.Module, tracker_cfg: DictConfig, **overrides):
-    """Instantiate ``tracker_cfg`` around ``model``; ``overrides`` replace config keys (e.g. ``device``)."""
-    return instantiate(tracker_cfg, model=model, **overrides)
+    """Instantiate ``tracker_cfg`` around ``model``; ``overrides`` replace config keys (e.g. ``device``).
+
+    A dotted key sets a key of a nested part, e.g. ``{"online.weight": 0.5}`` (the key must exist)."""
+    nested = {k: v for k, v in overrides.items() if "." in k}
+    if nested:
+        tracker_cfg = tracker_cfg.copy()
+        for key, value in nested.items():
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(tracker_cfg, parent)
+            if not isinstance(node, DictConfig) or leaf not in node:
+                raise KeyError(f"tracker override {key!r}: the tracker config has no such key "
+                               f"(its keys: {sorted(tracker_cfg)})")
+            OmegaConf.update(tracker_cfg, key, value, merge=False)
+    return instantiate(tracker_cfg, model=model, **{k: v for k, v in overrides.items() if "." not in k})
 
 
 def model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, DictConfig]:

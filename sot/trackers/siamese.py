@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from sot.data.crop import context_side, crop_and_resize
+from sot.trackers.online import OnlineClassifier
 
 
 class InvalidBoxError(ValueError):
@@ -46,6 +47,8 @@ class SiameseTracker:
             ``fixed`` uses ``lr`` as is (SiamFC).
         normalize_scores: SiamFC: shift the chosen score map to min 0, sum 1 before mixing with a sum-1 window.
         min_size: smallest box side after clipping (pixels).
+        online: a per-sequence :class:`~sot.trackers.online.OnlineClassifier` blended into the candidates'
+            scores (two-stream models only); None: the Siamese score alone.
         device: where the network runs.
     """
 
@@ -67,6 +70,7 @@ class SiameseTracker:
         lr_mode: str = "adaptive",
         normalize_scores: bool = False,
         min_size: float = 10.0,
+        online: OnlineClassifier | None = None,
         device: str = "cpu",
     ):
         if lr_mode not in ("adaptive", "fixed"):
@@ -80,6 +84,10 @@ class SiameseTracker:
         self.window_influence, self.lr, self.lr_mode = window_influence, lr, lr_mode
         self.normalize_scores, self.min_size = normalize_scores, min_size
         self.device = torch.device(device)
+        if online is not None and getattr(self.model, "one_stream", False):
+            raise ValueError("tracker.online needs a two-stream model (template and search embedded apart); "
+                             "this backbone is one-stream")
+        self.online = online
 
     # ---- crops ----
     def _template_side(self, w: float, h: float) -> float:
@@ -107,6 +115,16 @@ class SiameseTracker:
         self.image_size = (W, H)
         crop, _ = crop_and_resize(image, self.center, self._template_side(w, h), self.exemplar_size)
         self.z_feats = self.model.forward_template(self._to_tensor([crop]))
+        if self.online is not None:  # the first frame's search crop and four shifted copies
+            S, side = self.instance_size, self._search_side(w, h)
+            shifts = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]]) * self.online.init_shift * side
+            crops = [crop_and_resize(image, self.center + d, side, S)[0] for d in shifts]
+            feats = self.online.pick(self.model.search_features(self._to_tensor(crops)))
+            self.online.init(feats, S / 2 - shifts * S / side, np.tile(self.size * S / side, (len(shifts), 1)),
+                             self._online_stride(), S)
+
+    def _online_stride(self) -> float:
+        return float(self.model.neck.strides[self.online.level])
 
     @torch.no_grad()
     def track(self, image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -120,10 +138,17 @@ class SiameseTracker:
         z = self.z_feats
         if n > 1:
             z = [f.expand(n, *f.shape[1:]) for f in z] if isinstance(z, list) else z.expand(n, *z.shape[1:])
-        outputs = self.model.forward_search(z, self._to_tensor(crops))
         head = self.model.head
+        if self.online is None:
+            outputs = self.model.forward_search(z, self._to_tensor(crops))
+        else:
+            x_feats = self.model.search_features(self._to_tensor(crops))
+            outputs = head(z, x_feats)
         prior = torch.as_tensor(self.size[None] * S / sides[:, None], dtype=torch.float32, device=self.device)
         boxes, scores = head.decode(outputs, S, prior)  # (n, N, 4) crop cxcywh, (n, N)
+        if self.online is not None:
+            online_feats = self.online.pick(x_feats)
+            r = self.online.scores(online_feats, boxes[..., :2], self._online_stride(), S)
         boxes, scores = boxes.double().cpu().numpy(), scores.double().cpu().numpy()
         window = head.window(outputs).double().cpu().numpy()
 
@@ -142,7 +167,11 @@ class SiameseTracker:
             sp = np.full(n, self.scale_penalty)
             sp[n // 2] = 1.0
             penalty = penalty * sp[:, None]
-        pscore = scores * penalty
+        fused = scores
+        if self.online is not None:
+            w = self.online.weight
+            fused = (1 - w) * scores + w * r.double().cpu().numpy()
+        pscore = fused * penalty
         k = int(np.argmax(pscore.max(axis=1)))
         p = pscore[k]
         if self.normalize_scores:
@@ -163,6 +192,9 @@ class SiameseTracker:
         # clip to the image so that a target leaving the frame cannot drive the state to nonsense
         center = np.clip(center, [0, 0], [W, H])
         size = np.clip(size, self.min_size, [max(W, self.min_size), max(H, self.min_size)])
+        if self.online is not None:  # the frame's crop k, with the box as tracked, in crop px
+            self.online.update(online_feats[k:k + 1], (center - self.center) * scale + S / 2, size * scale,
+                               self._online_stride(), S, float(scores[k, i]))
         self.center, self.size = center, size
         box = np.array([center[0] - size[0] / 2, center[1] - size[1] / 2, size[0], size[1]])
         return box, float(scores[k, i])

@@ -23,7 +23,7 @@ from sot.training.loggers import JSONLLogger
 from sot.training.optim import build_optimizer, build_scheduler
 from sot.training.trainer import CheckpointHook, EpochCallbackHook, LoggerHook, Trainer, normalize_amp
 from sot.training.validate import is_test_split, per_sequence_table, track_and_score
-from sot.utils.runtime import import_modules, resolve_device, seed_everything
+from sot.utils.runtime import import_modules, keep_freed_memory, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 HEADLINE = ("auc", "precision", "norm_precision", "fps")
@@ -135,6 +135,8 @@ def _train(cfg: DictConfig, run_dir: Path, env: D.DistEnv, device: torch.device,
     with open_dict(cfg):
         cfg.device = str(device)
     amp = check_switches(cfg, device, env)
+    if cfg.get("keep_freed_memory", True):
+        keep_freed_memory()
     seed_everything(cfg.seed)  # the same initial weights on every rank
     if env.is_main:
         prepare_data(cfg)  # rank 0 generates the synthetic set; the others then find it complete

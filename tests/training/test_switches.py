@@ -1,4 +1,7 @@
 """Precision and speed switches on CPU: they work, or they say that they need a GPU."""
+import platform
+import sys
+
 import pytest
 import torch
 
@@ -46,3 +49,10 @@ def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(smoke, tmp_
     diff = max((a["model"][k] - b["model"][k]).abs().max().item() for k in a["model"]
                if a["model"][k].is_floating_point())
     assert diff < 1e-6, diff
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_keep_freed_memory_sets_glibc_thresholds():
+    from sot.utils.runtime import keep_freed_memory
+
+    assert keep_freed_memory() is True  # both mallopt calls accepted
