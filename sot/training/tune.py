@@ -33,6 +33,18 @@ def _label(params: Mapping) -> str:
     return "_".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
+def flatten_grid(grid: Mapping, prefix: str = "") -> dict[str, list]:
+    """``{"online": {"weight": [..]}}`` -> ``{"online.weight": [..]}``: nested config keys of a grid become the
+    dotted tracker overrides :func:`sot.trackers.build.build_tracker` applies to nested parts."""
+    out = {}
+    for k, v in grid.items():
+        if isinstance(v, Mapping):
+            out.update(flatten_grid(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def tune_tracker(source, dataset, grid: Mapping[str, Sequence], out_dir: str | Path, metric: str = "auc",
                  protocol: str | None = None, device: str = "cpu", workers: int = 0, progress: bool = False) -> dict:
     """Track ``dataset`` once per combination of ``grid`` and return the best setting.

@@ -40,3 +40,17 @@ def test_a_test_split_is_refused(checkpoint, tmp_path):
         tune_tracker(checkpoint, instantiate(node), {"lr": [0.4]}, tmp_path)
     with pytest.raises(ValueError, match="validation split"):
         tune_tracker(checkpoint, [], {"lr": [0.4]}, tmp_path)  # no split named at all
+
+
+def test_nested_grid_keys_reach_the_online_filter(checkpoint, tmp_path):
+    """``grid.online.weight=[...]`` on the command line is a nested grid; it becomes the dotted tracker override
+    ``online.weight`` (the default recipe's tracker has the online filter)."""
+    from sot.training.tune import flatten_grid
+
+    grid = flatten_grid({"online": {"weight": [0.0, 1.0]}, "lr": [0.4]})
+    assert grid == {"online.weight": [0.0, 1.0], "lr": [0.4]}
+    result = tune_tracker(checkpoint, instantiate(default_val_dataset(checkpoint)), grid, tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "tune.csv")))
+    assert [float(r["online.weight"]) for r in rows] == [0.0, 1.0] and len(result["table"]) == 2
+    with pytest.raises(KeyError, match="online.nope"):
+        tune_tracker(checkpoint, instantiate(default_val_dataset(checkpoint)), {"online.nope": [1]}, tmp_path)
