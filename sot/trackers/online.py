@@ -8,6 +8,10 @@ closed form on the first frame (the search crop and shifted copies of it), refre
 (running averages of the normal equations, a few conjugate-gradient steps from the previous filter), and its
 response, read at each candidate box's centre, is blended into the candidates' scores before the usual
 window and penalties.
+
+The fit follows the features' last bits, which depend on the torch thread count (the convolutions sum in
+another order), so with the filter a sequence can be tracked differently on 1 and on 2 threads;
+for a given thread count it is deterministic.
 """
 from __future__ import annotations
 
