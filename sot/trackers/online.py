@@ -94,10 +94,11 @@ class OnlineClassifier:
         """Fit the filter to ``feats`` ``(B, C, H, W)`` of the first frame's crops, whose targets are centred at
         ``centres`` with sizes ``sizes`` (``(B, 2)``, crop px)."""
         X = self._samples(feats)
-        y = self._labels(centres, sizes, feats.shape[-1], stride, search_size)
+        y = self._labels(centres, sizes, feats.shape[-1], stride, search_size).to(X.device)
         n = feats.shape[0]  # normal equations per crop: sums over its cells, averaged over the crops
         self.A, self.b = X.T @ X / n, X.T @ y / n
-        self.w = torch.linalg.solve(self.A + self.reg * torch.eye(len(self.A), dtype=self.A.dtype), self.b)
+        self.w = torch.linalg.solve(self.A + self.reg * torch.eye(len(self.A), dtype=self.A.dtype, device=self.A.device),
+                                    self.b)
 
     def update(self, feats: Tensor, centre: np.ndarray, size: np.ndarray, stride: float, search_size: int,
                score: float) -> None:
@@ -107,6 +108,7 @@ class OnlineClassifier:
             return
         X = self._samples(feats)
         y = self._labels(np.asarray(centre)[None], np.asarray(size)[None], feats.shape[-1], stride, search_size)
+        y = y.to(X.device)
         a = self.update_rate
         self.A = (1 - a) * self.A + a * (X.T @ X)
         self.b = (1 - a) * self.b + a * (X.T @ y)
@@ -120,7 +122,7 @@ class OnlineClassifier:
         r = (self._samples(feats) @ self.w).reshape(n, 1, H, W).clamp(min=0)
         r = r / r.flatten(1).amax(1).clamp(min=1e-6)[:, None, None, None]
         # crop px -> grid_sample's [-1, 1] over the cell centres (align_corners=True: -1 and 1 are the outer centres)
-        half = (torch.tensor([W, H], dtype=torch.float32) - 1) / 2.0
+        half = (torch.tensor([W, H], dtype=torch.float32, device=centres.device) - 1) / 2.0
         g = (centres.float() - search_size / 2.0) / stride / half.clamp(min=0.5)
         return F.grid_sample(r, g[:, :, None, :], mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0, :, 0]
 
