@@ -101,12 +101,13 @@ class OnlineClassifier:
                                     self.b)
 
     def update(self, feats: Tensor, centre: np.ndarray, size: np.ndarray, stride: float, search_size: int,
-               score: float) -> None:
+               score: float, samples: Tensor | None = None) -> None:
         """Add one frame (``feats`` ``(1, C, H, W)``, the tracked target at ``centre`` / ``size`` in crop px)
-        when ``score`` reaches the threshold."""
+        when ``score`` reaches the threshold. ``samples``: ``feats``' rows of :meth:`_samples` when the caller
+        has them already (from :meth:`scores`), so that they are not built twice."""
         if self.w is None or self.update_rate == 0 or not score >= self.update_threshold:
             return
-        X = self._samples(feats)
+        X = self._samples(feats) if samples is None else samples
         y = self._labels(np.asarray(centre)[None], np.asarray(size)[None], feats.shape[-1], stride, search_size)
         y = y.to(X.device)
         a = self.update_rate
@@ -117,9 +118,12 @@ class OnlineClassifier:
     # ---- scoring
     def scores(self, feats: Tensor, centres: Tensor, stride: float, search_size: int) -> Tensor:
         """The filter's response ``(n, N)`` read at candidate centres ``centres`` ``(n, N, 2)`` (crop px) of the
-        ``n`` crops whose features are ``feats`` ``(n, C, H, W)``; clipped at 0, divided by each map's maximum."""
+        ``n`` crops whose features are ``feats`` ``(n, C, H, W)``; clipped at 0, divided by each map's maximum.
+        The sample rows stay in ``last_samples`` ``(n, H * W, D)`` for :meth:`update`."""
         n, _, H, W = feats.shape
-        r = (self._samples(feats) @ self.w).reshape(n, 1, H, W).clamp(min=0)
+        X = self._samples(feats)
+        self.last_samples = X.reshape(n, H * W, -1)
+        r = (X @ self.w).reshape(n, 1, H, W).clamp(min=0)
         r = r / r.flatten(1).amax(1).clamp(min=1e-6)[:, None, None, None]
         # crop px -> grid_sample's [-1, 1] over the cell centres (align_corners=True: -1 and 1 are the outer centres)
         half = (torch.tensor([W, H], dtype=torch.float32, device=centres.device) - 1) / 2.0

@@ -194,7 +194,7 @@ class SiameseTracker:
         size = np.clip(size, self.min_size, [max(W, self.min_size), max(H, self.min_size)])
         if self.online is not None:  # the frame's crop k, with the box as tracked, in crop px
             self.online.update(online_feats[k:k + 1], (center - self.center) * scale + S / 2, size * scale,
-                               self._online_stride(), S, float(scores[k, i]))
+                               self._online_stride(), S, float(scores[k, i]), samples=self.online.last_samples[k])
         self.center, self.size = center, size
         box = np.array([center[0] - size[0] / 2, center[1] - size[1] / 2, size[0], size[1]])
         return box, float(scores[k, i])
