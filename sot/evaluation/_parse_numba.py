@@ -14,6 +14,8 @@ correctly rounded ``strtod``) returns: the same bits, ``-0.0`` included.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit, types
 
@@ -21,7 +23,7 @@ _POW10 = np.array([10.0 ** k for k in range(23)])  # exact: 10**22 < 2**53 * 2**
 _MAX_EXACT = 2 ** 53
 
 _SIG = types.Tuple((types.boolean, types.Array(types.float64, 2, "C"), types.int64))(
-    types.Array(types.uint8, 1, "C", readonly=True), types.int64)
+    types.Array(types.uint8, 1, "C"), types.int64)
 
 
 def _jit(sig):
@@ -33,43 +35,69 @@ def _jit(sig):
     return wrap
 
 
+def padded(data: bytes) -> np.ndarray:
+    """``data`` followed by the 0 byte :func:`parse_rows` expects after the text."""
+    buf = np.empty(len(data) + 1, np.uint8)
+    buf[:-1] = np.frombuffer(data, np.uint8)
+    buf[-1] = 0
+    return buf
+
+
+def read_padded(path) -> np.ndarray:
+    """A file's bytes followed by a 0 byte, read straight into one buffer (no copy)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        buf = np.empty(size + 1, np.uint8)
+        view = memoryview(buf)
+        got = 0
+        while got < size:
+            k = f.readinto(view[got:size])
+            if not k:
+                break  # the file shrank while being read
+            got += k
+        extra = f.read(1)  # ... or grew: read the rest the slow way
+        if extra:
+            return padded(bytes(buf[:got]) + extra + f.read())
+    buf[got] = 0
+    return buf[:got + 1]
+
+
 @_jit(_SIG)
 def parse_rows(buf, fields):
-    """``(True, values, N)`` for a file in the accepted form (its rows are ``values[:N]``, ``(N, fields)``),
-    else ``(False, ..., 0)``."""
-    n = buf.shape[0]
-    lines = 1
-    for i in range(n):
-        if buf[i] == 10:
-            lines += 1
-    out = np.empty((lines, fields))
+    """``(True, values, N)`` for a text in the accepted form (its rows are ``values[:N]``, ``(N, fields)``),
+    else ``(False, ..., 0)``. ``buf``: the text's bytes followed by one 0 byte (:func:`padded`,
+    :func:`read_padded`); the 0 ends every digit run, so the inner loops need no bounds test."""
+    n = buf.shape[0] - 1
     bad = (False, np.empty((0, fields)), 0)
-    if n == 0 or fields < 1:
+    if n <= 0 or fields < 1 or buf[n] != 0:
         return bad
+    # a row takes at least 2 * fields - 1 bytes and a newline: no counting pass over the text
+    out = np.empty(((n + 1) // (2 * fields) + 1, fields))
     pos = 0
     row = 0
     col = 0
-    while pos < n:
-        neg = False
-        if buf[pos] == 45:  # '-'
-            neg = True
+    while True:
+        neg = buf[pos] == 45  # '-'
+        if neg:
             pos += 1
         m = 0
-        decimals = 0
         start = pos
-        while pos < n and 48 <= buf[pos] <= 57:
-            if pos - start == 18:
-                return bad  # more digits than an int64 holds
-            m = m * 10 + (buf[pos] - 48)
+        while True:  # int64 may wrap past 18 digits; such a number is rejected below
+            d = np.int64(buf[pos]) - 48
+            if d < 0 or d > 9:
+                break
+            m = m * 10 + d
             pos += 1
         digits = pos - start
-        if pos < n and buf[pos] == 46:  # '.'
+        decimals = 0
+        if buf[pos] == 46:  # '.'
             pos += 1
             start = pos
-            while pos < n and 48 <= buf[pos] <= 57:
-                if digits + pos - start == 18:
-                    return bad
-                m = m * 10 + (buf[pos] - 48)
+            while True:
+                d = np.int64(buf[pos]) - 48
+                if d < 0 or d > 9:
+                    break
+                m = m * 10 + d
                 pos += 1
             decimals = pos - start
             digits += decimals
@@ -80,7 +108,7 @@ def parse_rows(buf, fields):
             v = v / _POW10[decimals]
         out[row, col] = -v if neg else v
         col += 1
-        if pos == n:
+        if pos >= n:
             break
         c = buf[pos]
         if c == 44:  # ','
@@ -89,18 +117,18 @@ def parse_rows(buf, fields):
             pos += 1
             if pos == n:
                 return bad  # a trailing comma: an empty field
-        elif c == 10 or (c == 13 and pos + 1 < n and buf[pos + 1] == 10):
+        elif c == 10 or (c == 13 and buf[pos + 1] == 10):
             if col != fields:
                 return bad
             row += 1
             col = 0
             pos += 1 if c == 10 else 2
+            if pos == n:
+                break
         else:
             return bad
     if col:
         if col != fields:
             return bad
         row += 1
-    if row == 0:
-        return bad
-    return True, out, row
+    return True, out[:row].copy(), row

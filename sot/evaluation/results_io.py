@@ -117,17 +117,17 @@ def read_rows(path, fields: int) -> np.ndarray:
     delimiters, a malformed or empty file) to :func:`sot.datasets.annotations.read_table`, which accepts
     every delimiter and raises :class:`DatasetFormatError` naming ``path:line`` and the expected field count.
     """
-    parse = _fast_parser()
-    if parse is not None:
+    fast = _fast_parser()
+    if fast is not None:
+        parse, read_padded = fast
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            buf = read_padded(path)
         except OSError:
-            data = None  # the readers below raise the usual errors
-        if data:
-            ok, values, rows = parse(np.frombuffer(data, np.uint8), fields)
+            buf = None  # the readers below raise the usual errors
+        if buf is not None and len(buf) > 1:
+            ok, values, rows = parse(buf, fields)
             if ok:
-                return values[:rows]
+                return values
     try:
         arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
         if arr.shape[1] == fields and len(arr):
@@ -141,13 +141,13 @@ _PARSER = None  # the compiled parser once looked up; False: numba unavailable
 
 
 def _fast_parser():
-    """``_parse_numba.parse_rows``, or None where numba is not importable or ``SOT_NO_NUMBA`` is set."""
+    """``(_parse_numba.parse_rows, _parse_numba.read_padded)``, or None where numba is not importable or ``SOT_NO_NUMBA`` is set."""
     global _PARSER
     if numba_switched_off():
         return None
     if _PARSER is None:
         try:
-            from sot.evaluation._parse_numba import parse_rows
+            from sot.evaluation._parse_numba import parse_rows, read_padded
         except ImportError:
             _PARSER = False
         except Exception as e:  # numba present but the parser does not build here: np.loadtxt reads the same
@@ -156,7 +156,7 @@ def _fast_parser():
             warnings.warn(f"sot.evaluation: compiled result parser unavailable ({type(e).__name__}: {e})")
             _PARSER = False
         else:
-            _PARSER = parse_rows
+            _PARSER = (parse_rows, read_padded)
     return _PARSER or None
 
 
@@ -266,9 +266,9 @@ def _fingerprint(path: Path) -> list:
 
 
 # Parse-cache file: an 8-byte header length, the pickled header, zero padding to a multiple of 64 bytes,
-# then little-endian float64 data: every box array as 4 rows (x, y, w, h) of one (4, N) block, then every
-# time array, concatenated.
-_CACHE_VERSION = 2
+# then little-endian float64 data: every box array as it is read, (N, 4) rows of x, y, w, h, one after the
+# other, then every time array.
+_CACHE_VERSION = 3
 _ALIGN = 64
 
 
@@ -308,51 +308,54 @@ def _read_cache(file: Path, key: str, fp: list) -> dict[str, TrackerResult]:
                 data = np.zeros(0)
     except Exception:  # missing, truncated or unreadable: parse again
         return {}
-    cols, times = data[: 4 * n_box].reshape(4, n_box), data[4 * n_box:]
-    return {name: TrackerResult([cols[:, a:a + n].T for a, n in box_slices],
+    rows, times = data[: 4 * n_box].reshape(n_box, 4), data[4 * n_box:]
+    return {name: TrackerResult([rows[a:a + n] for a, n in box_slices],
                                 None if time_slices is None else [times[a:a + n] for a, n in time_slices])
             for name, (box_slices, time_slices) in head["entries"].items()}
 
 
+def _private_copy(r: TrackerResult) -> TrackerResult:
+    """``r``'s boxes and times copied (contiguous copies: cheap), for the cache writer alone."""
+    return TrackerResult([np.array(b, dtype=np.float64) for b in r.boxes],
+                         None if r.times is None else [np.array(t, dtype=np.float64).reshape(-1) for t in r.times])
+
+
 def _write_cache(file: Path, key: str, fp: list, results: dict[str, TrackerResult]) -> None:
-    """Snapshot ``results`` (one copy of every array, so later changes to them cannot reach the cache), then
-    write the cache file in a background thread: scoring does not wait for the disk. A later load of the
-    same folder waits for that write first; the interpreter waits for it at exit (not a daemon thread), and
-    the file appears only when complete (written aside, then renamed)."""
+    """Write the cache file in a background thread: scoring does not wait for the disk. ``results`` must be
+    the writer's own (:func:`_private_copy`), so that later changes to the arrays handed to the caller cannot
+    reach the cache; the column layout is built in the thread. A later load of the same folder waits for that
+    write first; the interpreter waits for it at exit (not a daemon thread), and the file appears only when
+    complete (written aside, then renamed)."""
     import pickle
 
-    entries, box_arrays, time_arrays, n_box, n_time = {}, [], [], 0, 0
-    for name, r in results.items():
-        bs = []
-        for b in r.boxes:
-            bs.append((n_box, len(b)))
-            box_arrays.append(b)
-            n_box += len(b)
-        ts = None
-        if r.times is not None:
-            ts = []
-            for t in r.times:
-                t = np.asarray(t, dtype=np.float64).reshape(-1)
-                ts.append((n_time, len(t)))
-                time_arrays.append(t)
-                n_time += len(t)
-        entries[name] = (bs, ts)
-    head = {"version": _CACHE_VERSION, "key": key, "fingerprint": fp, "entries": entries, "n_box": n_box,
-            "n_time": n_time}
-    blob = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
-    cols = np.concatenate([b.T for b in box_arrays], axis=1).astype("<f8", copy=False) if box_arrays else np.zeros((4, 0))
-    times = np.concatenate(time_arrays).astype("<f8", copy=False) if time_arrays else np.zeros(0)
-
     def write():
+        entries, box_arrays, time_arrays, n_box, n_time = {}, [], [], 0, 0
+        for name, r in results.items():
+            bs = []
+            for b in r.boxes:
+                bs.append((n_box, len(b)))
+                box_arrays.append(b)
+                n_box += len(b)
+            ts = None
+            if r.times is not None:
+                ts = []
+                for t in r.times:
+                    ts.append((n_time, len(t)))
+                    time_arrays.append(t)
+                    n_time += len(t)
+            entries[name] = (bs, ts)
+        head = {"version": _CACHE_VERSION, "key": key, "fingerprint": fp, "entries": entries, "n_box": n_box,
+                "n_time": n_time}
+        blob = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
             tmp = file.with_name(file.name + f".tmp{os.getpid()}.{threading.get_ident()}")
-            with open(tmp, "wb") as f:
+            with open(tmp, "wb") as f:  # every box table (rows of 4), then every time series: no concatenation
                 f.write(len(blob).to_bytes(8, "little"))
                 f.write(blob)
                 f.write(b"\0" * (_data_offset(len(blob)) - 8 - len(blob)))
-                f.write(np.ascontiguousarray(cols).data)
-                f.write(times.data)
+                for a in box_arrays + time_arrays:
+                    f.write(np.ascontiguousarray(a, dtype="<f8").data)
             os.replace(tmp, file)
         except OSError:
             pass  # an unwritable cache folder only costs the parse next time
@@ -396,8 +399,8 @@ def _cached_load(path: Path, names: list[str], fmt: str) -> dict[str, TrackerRes
     todo = [n for n in names if n not in stored
             and (str(box_path(path, fmt, n, 0)) in on_disk or box_path(path, fmt, n, 0).is_file())]
 
-    def parse(share):
-        return [read_sequence(path, fmt, n, existing=on_disk) for n in share]
+    def parse(share):  # each result with the cache writer's copy of it, made on the parsing thread
+        return [(r, _private_copy(r)) for r in (read_sequence(path, fmt, n, existing=on_disk) for n in share)]
 
     workers = max(1, min(_usable_cpus(), len(fp) // PARALLEL_MIN_FILES))
     if workers > 1 and len(todo) > 1:  # file reads and the compiled parser release the GIL
@@ -409,9 +412,10 @@ def _cached_load(path: Path, names: list[str], fmt: str) -> dict[str, TrackerRes
         parsed = {n: r for share, rs in zip(shares, done) for n, r in zip(share, rs)}
     else:
         parsed = dict(zip(todo, parse(todo)))
-    out = {n: stored[n] if n in stored else parsed[n] for n in names if n in stored or n in parsed}
+    out = {n: stored[n] if n in stored else parsed[n][0] for n in names if n in stored or n in parsed}
     if parsed:
-        _write_cache(file, key, fp, {**stored, **out})
+        kept = {n: _private_copy(r) for n, r in stored.items() if n not in parsed}
+        _write_cache(file, key, fp, {**kept, **{n: parsed[n][1] for n in out if n in parsed}})
     return out
 
 

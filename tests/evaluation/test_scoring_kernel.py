@@ -239,15 +239,15 @@ def test_parser_gives_the_bits_of_np_loadtxt(monkeypatch, tmp_path, fields, newl
         got = results_io.read_rows(p, fields)
         assert got.shape == want.shape
         assert np.array_equal(got.view(np.int64), want.view(np.int64))  # same bits, -0.0 included
-        ok, values, n = _parse_numba.parse_rows(np.frombuffer(p.read_bytes(), np.uint8), fields)
+        ok, values, n = _parse_numba.parse_rows(_parse_numba.read_padded(p), fields)
         assert ok == compiled
         if ok:
             assert np.array_equal(values[:n].view(np.int64), want.view(np.int64))
     # against Python's correctly rounded float(), one file and value by value (edge cases rejected)
-    ok, values, n = _parse_numba.parse_rows(np.frombuffer("\n".join(vals).encode(), np.uint8), 1)
+    ok, values, n = _parse_numba.parse_rows(_parse_numba.padded("\n".join(vals).encode()), 1)
     assert ok and np.array_equal(values[:n, 0].view(np.int64), np.array([float(v) for v in vals]).view(np.int64))
     for v in _decimal_strings(rng, 3000) + edge:
-        ok, values, n = _parse_numba.parse_rows(np.frombuffer(v.encode(), np.uint8), 1)
+        ok, values, n = _parse_numba.parse_rows(_parse_numba.padded(v.encode()), 1)
         assert ok == (_digits(v) <= 18 and int(v.replace("-", "").replace(".", "") or 0) <= 2 ** 53), v
         if ok:
             assert n == 1 and values[0, 0].view(np.int64) == np.float64(float(v)).view(np.int64), v
@@ -267,7 +267,7 @@ def test_parser_hands_everything_else_to_the_old_readers(monkeypatch, tmp_path, 
 
     p = tmp_path / "a.txt"
     p.write_bytes(text.encode("utf-8"))
-    ok, _, _ = _parse_numba.parse_rows(np.frombuffer(p.read_bytes(), np.uint8), 4)
+    ok, _, _ = _parse_numba.parse_rows(_parse_numba.padded(p.read_bytes()), 4)
     assert not ok
 
     def read(no_numba):
