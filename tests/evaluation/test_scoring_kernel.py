@@ -330,3 +330,20 @@ def test_speeds_are_bit_identical_to_the_toolkit(monkeypatch, backend):
     got = _speeds(per_seq)
     want = np.array([_toolkit_speed(x) if x else 0.0 for x in per_seq])
     assert got.tobytes() == want.tobytes()
+
+
+def test_parser_buffer_ends_in_one_zero_byte(tmp_path):
+    """The parser's input is the file's bytes plus a terminating 0 (its digit loops stop there); a buffer
+    without it, or a text holding a 0 byte, is refused rather than read past its end."""
+    pytest.importorskip("numba")
+    from sot.evaluation import _parse_numba
+
+    p = tmp_path / "a.txt"
+    p.write_bytes(b"1.5,2,3,4\n-5,6,7,8.25")
+    buf = _parse_numba.read_padded(p)
+    assert bytes(buf) == p.read_bytes() + b"\0"
+    ok, values, n = _parse_numba.parse_rows(buf, 4)
+    assert ok and n == 2 and values.tolist() == [[1.5, 2, 3, 4], [-5, 6, 7, 8.25]]
+    assert not _parse_numba.parse_rows(np.frombuffer(bytearray(b"1,2,3,4"), np.uint8), 4)[0]  # no terminator
+    assert not _parse_numba.parse_rows(_parse_numba.padded(b"1,2\x003,4"), 4)[0]
+    assert not _parse_numba.parse_rows(_parse_numba.padded(b""), 4)[0]
