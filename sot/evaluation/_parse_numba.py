@@ -64,8 +64,8 @@ def read_padded(path) -> np.ndarray:
 
 @_jit(_SIG)
 def parse_rows(buf, fields):
-    """``(True, values, N)`` for a text in the accepted form (its rows are ``values[:N]``, ``(N, fields)``),
-    else ``(False, ..., 0)``. ``buf``: the text's bytes followed by one 0 byte (:func:`padded`,
+    """``(True, values, N)`` for a text in the accepted form (``values``: its ``(N, fields)`` rows), else
+    ``(False, ..., 0)``. ``buf``: the text's bytes followed by one 0 byte (:func:`padded`,
     :func:`read_padded`); the 0 ends every digit run, so the inner loops need no bounds test."""
     n = buf.shape[0] - 1
     bad = (False, np.empty((0, fields)), 0)

@@ -141,7 +141,8 @@ _PARSER = None  # the compiled parser once looked up; False: numba unavailable
 
 
 def _fast_parser():
-    """``(_parse_numba.parse_rows, _parse_numba.read_padded)``, or None where numba is not importable or ``SOT_NO_NUMBA`` is set."""
+    """``(_parse_numba.parse_rows, _parse_numba.read_padded)``, or None where numba is not importable or
+    ``SOT_NO_NUMBA`` is set."""
     global _PARSER
     if numba_switched_off():
         return None
@@ -323,9 +324,9 @@ def _private_copy(r: TrackerResult) -> TrackerResult:
 def _write_cache(file: Path, key: str, fp: list, results: dict[str, TrackerResult]) -> None:
     """Write the cache file in a background thread: scoring does not wait for the disk. ``results`` must be
     the writer's own (:func:`_private_copy`), so that later changes to the arrays handed to the caller cannot
-    reach the cache; the column layout is built in the thread. A later load of the same folder waits for that
-    write first; the interpreter waits for it at exit (not a daemon thread), and the file appears only when
-    complete (written aside, then renamed)."""
+    reach the cache; the header is built and the arrays written in the thread. A later load of the same
+    folder waits for that write first; the interpreter waits for it at exit (not a daemon thread), and the
+    file appears only when complete (written aside, then renamed)."""
     import pickle
 
     def write():
