@@ -550,7 +550,5 @@ def mean_fps(times) -> float:
     """got10k toolkit speed of one sequence: ``mean(1 / t)`` over its positive, non-NaN frame times; 0 if none."""
     if times is None:
         return 0.0
-    t = np.asarray(times, dtype=np.float64).reshape(-1)
-    t = t[~np.isnan(t)]
-    t = t[t > 0]
-    return float(np.mean(1.0 / t)) if len(t) else 0.0
+    sums, counts = inverse_time_sums([times])  # the rule lives there: np.mean's summation order, bit for bit
+    return float(sums[0] / counts[0]) if counts[0] else 0.0
