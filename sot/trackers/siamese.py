@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from sot.data.crop import context_side, crop_and_resize
+from sot.trackers.color import ColorModel
 from sot.trackers.online import OnlineClassifier
 
 
@@ -49,6 +50,8 @@ class SiameseTracker:
         min_size: smallest box side after clipping (pixels).
         online: a per-sequence :class:`~sot.trackers.online.OnlineClassifier` blended into the candidates'
             scores (two-stream models only); None: the Siamese score alone.
+        color: a per-sequence :class:`~sot.trackers.color.ColorModel` whose candidate scores multiply the
+            network's, and which refines the chosen box; None: off.
         device: where the network runs.
     """
 
@@ -71,6 +74,7 @@ class SiameseTracker:
         normalize_scores: bool = False,
         min_size: float = 10.0,
         online: OnlineClassifier | None = None,
+        color: ColorModel | None = None,
         device: str = "cpu",
     ):
         if lr_mode not in ("adaptive", "fixed"):
@@ -87,7 +91,7 @@ class SiameseTracker:
         if online is not None and getattr(self.model, "one_stream", False):
             raise ValueError("tracker.online needs a two-stream model (template and search embedded apart); "
                              "this backbone is one-stream")
-        self.online = online
+        self.online, self.color = online, color
 
     # ---- crops ----
     def _template_side(self, w: float, h: float) -> float:
@@ -115,10 +119,15 @@ class SiameseTracker:
         self.image_size = (W, H)
         crop, _ = crop_and_resize(image, self.center, self._template_side(w, h), self.exemplar_size)
         self.z_feats = self.model.forward_template(self._to_tensor([crop]))
+        S, side = self.instance_size, self._search_side(w, h)
+        search = None  # the first frame's search crop, for the per-sequence models
+        if self.online is not None or self.color is not None:
+            search = crop_and_resize(image, self.center, side, S)[0]
+        if self.color is not None:
+            self.color.init(image, search, [S / 2, S / 2, w * S / side, h * S / side])
         if self.online is not None:  # the first frame's search crop and four shifted copies
-            S, side = self.instance_size, self._search_side(w, h)
             shifts = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]]) * self.online.init_shift * side
-            crops = [crop_and_resize(image, self.center + d, side, S)[0] for d in shifts]
+            crops = [search] + [crop_and_resize(image, self.center + d, side, S)[0] for d in shifts[1:]]
             feats = self.online.pick(self.model.search_features(self._to_tensor(crops)))
             self.online.init(feats, S / 2 - shifts * S / side, np.tile(self.size * S / side, (len(shifts), 1)),
                              self._online_stride(), S)
@@ -171,6 +180,9 @@ class SiameseTracker:
         if self.online is not None:
             w = self.online.weight
             fused = (1 - w) * scores + w * r.double().cpu().numpy()
+        if self.color is not None:
+            self.color.set_frame(image)
+            fused = fused * self.color.weights(self.color.scores(crops, boxes, prior.double().cpu().numpy()))
         pscore = fused * penalty
         k = int(np.argmax(pscore.max(axis=1)))
         p = pscore[k]
@@ -183,7 +195,7 @@ class SiameseTracker:
 
         # back to image coordinates: the crop centre S / 2 (continuous coordinates) is the current centre
         scale = S / sides[k]
-        cx, cy, bw, bh = boxes[k, i]
+        cx, cy, bw, bh = boxes[k, i] if self.color is None else self.color.refine_box(k, boxes[k, i])
         center = self.center + (np.array([cx, cy]) - S / 2) / scale
         pred_size = np.array([bw, bh]) / scale
         lr = self.lr * (penalty[k, i] * scores[k, i] if self.lr_mode == "adaptive" else 1.0)
@@ -195,6 +207,8 @@ class SiameseTracker:
         if self.online is not None:  # the frame's crop k, with the box as tracked, in crop px
             self.online.update(online_feats[k:k + 1], (center - self.center) * scale + S / 2, size * scale,
                                self._online_stride(), S, float(scores[k, i]), samples=self.online.last_samples[k])
+        if self.color is not None:
+            self.color.update(crops[k], np.r_[(center - self.center) * scale + S / 2, size * scale], float(scores[k, i]))
         self.center, self.size = center, size
         box = np.array([center[0] - size[0] / 2, center[1] - size[1] / 2, size[0], size[1]])
         return box, float(scores[k, i])
