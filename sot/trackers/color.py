@@ -76,6 +76,7 @@ class ColorModel:
         self.refine_percentile = float(refine_percentile)
         self.update_rate, self.update_threshold = float(update_rate), float(update_threshold)
         self.fg: np.ndarray | None = None
+        self._table: np.ndarray | None = None
         self._lut: np.ndarray | None = None
         self._maps: list[np.ndarray] = []
 
@@ -90,8 +91,6 @@ class ColorModel:
         self._lut = q * np.array([self.bins ** 2, self.bins, 1])  # (256, 3)
 
     def _index(self, crop: np.ndarray) -> np.ndarray:
-        if self._lut is None:
-            raise RuntimeError("ColorModel: call set_frame (or init) with the frame before using a crop of it")
         lut = self._lut
         return lut[crop[..., 0], 0] + lut[crop[..., 1], 1] + lut[crop[..., 2], 2]
 
@@ -116,6 +115,7 @@ class ColorModel:
         (``[cx, cy, w, h]``, crop px)."""
         self.set_frame(image)
         self.fg, self.bg = self._histograms(crop, np.asarray(box, dtype=np.float64))
+        self._posterior()
 
     def update(self, crop: np.ndarray, box, score: float) -> None:
         """Blend in the histograms of ``crop`` with the target at ``box`` when ``score`` reaches the threshold."""
@@ -124,14 +124,19 @@ class ColorModel:
         fg, bg = self._histograms(crop, np.asarray(box, dtype=np.float64))
         a = self.update_rate
         self.fg, self.bg = (1 - a) * self.fg + a * fg, (1 - a) * self.bg + a * bg
+        self._posterior()
+
+    def _posterior(self) -> None:
+        """The object probability of every colour, looked up per pixel by :meth:`probability`."""
+        total = self.fg + self.bg
+        self._table = np.where(total > 0, self.fg / np.where(total > 0, total, 1.0), self.unseen)
 
     # ---- reading
     def probability(self, crop: np.ndarray) -> np.ndarray:
         """``(S, S)`` object probability of each pixel of ``crop``."""
-        idx = self._index(crop)
-        f, b = self.fg[idx], self.bg[idx]
-        total = f + b
-        return np.where(total > 0, f / np.where(total > 0, total, 1.0), self.unseen)
+        if self._table is None:
+            raise RuntimeError("ColorModel: call init with the sequence's first frame before reading probabilities")
+        return self._table[self._index(crop)]
 
     def scores(self, crops: list[np.ndarray], boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         """``(n, N)`` mean object probability in a box of ``sizes[j]`` (``(n, 2)`` w, h crop px, times ``inner``)

@@ -114,7 +114,7 @@ def test_bad_settings_are_refused():
                     ({"refine": 1.5}, "refine"), ({"unseen": 2}, "unseen"), ({"refine_percentile": 50}, "percentile")]:
         with pytest.raises(ValueError, match=msg):
             ColorModel(**kw)
-    with pytest.raises(RuntimeError, match="set_frame"):
+    with pytest.raises(RuntimeError, match="call init"):
         ColorModel().probability(scene((48, 48)))
 
 
