@@ -159,6 +159,7 @@ class SiameseTracker:
             online_feats = self.online.pick(x_feats)
             r = self.online.scores(online_feats, boxes[..., :2], self._online_stride(), S)
         boxes, scores = boxes.double().cpu().numpy(), scores.double().cpu().numpy()
+        prior_np = prior.double().cpu().numpy()  # (n, 2) the current size in each crop's px
         window = head.window(outputs).double().cpu().numpy()
 
         # scale / ratio change penalty (SiamRPN), per candidate
@@ -167,9 +168,9 @@ class SiameseTracker:
             def sz(wh):
                 pad = (wh[..., 0] + wh[..., 1]) * 0.5
                 return np.sqrt((wh[..., 0] + pad) * (wh[..., 1] + pad))
-            prior_np = prior.double().cpu().numpy()[:, None]
-            s_c = sz(boxes[..., 2:]) / sz(prior_np)
-            r_c = (prior_np[..., 0] / prior_np[..., 1]) / (boxes[..., 2] / np.maximum(boxes[..., 3], 1e-12))
+            prior_c = prior_np[:, None]
+            s_c = sz(boxes[..., 2:]) / sz(prior_c)
+            r_c = (prior_c[..., 0] / prior_c[..., 1]) / (boxes[..., 2] / np.maximum(boxes[..., 3], 1e-12))
             s_c, r_c = np.maximum(s_c, 1 / s_c), np.maximum(r_c, 1 / r_c)
             penalty = np.exp(-(r_c * s_c - 1) * self.penalty_k)
         if n > 1:  # SiamFC: penalise every scale but the middle one, then pick the best scale
@@ -182,7 +183,7 @@ class SiameseTracker:
             fused = (1 - w) * scores + w * r.double().cpu().numpy()
         if self.color is not None:
             self.color.set_frame(image)
-            fused = fused * self.color.weights(self.color.scores(crops, boxes, prior.double().cpu().numpy()))
+            fused = fused * self.color.weights(self.color.scores(crops, boxes, prior_np))
         pscore = fused * penalty
         k = int(np.argmax(pscore.max(axis=1)))
         p = pscore[k]
