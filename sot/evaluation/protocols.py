@@ -415,41 +415,74 @@ LASOT_OVERLAP_THRESHOLDS = matlab_colon(0.0, 0.05, 1.0)
 
 def otb_rect_iou(pred, gt) -> np.ndarray:
     """OTB / LaSOT MATLAB ``calc_rect_int``: pixel-inclusive corners, ``inter / (areaA + areaB - inter)``."""
-    ra, ta = pred[:, 0] + pred[:, 2] - 1, pred[:, 1] + pred[:, 3] - 1
-    rb, tb = gt[:, 0] + gt[:, 2] - 1, gt[:, 1] + gt[:, 3] - 1
-    iw = np.fmax(0, np.minimum(ra, rb) - np.maximum(pred[:, 0], gt[:, 0]) + 1)  # fmax: MATLAB max ignores NaN
-    ih = np.fmax(0, np.minimum(ta, tb) - np.maximum(pred[:, 1], gt[:, 1]) + 1)
-    inter = iw * ih
+    pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    return _otb_rect_iou_columns(*pred.T, *gt.T)
+
+
+def _otb_rect_iou_columns(px, py, pw, ph, gx, gy, gw, gh) -> np.ndarray:
+    """:func:`otb_rect_iou` on the boxes' columns (contiguous columns make every step a fast 1-d loop)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return inter / (pred[:, 2] * pred[:, 3] + gt[:, 2] * gt[:, 3] - inter)
+        iw = np.fmax(0, np.minimum(px + pw - 1, gx + gw - 1) - np.maximum(px, gx) + 1)  # fmax: MATLAB max ignores NaN
+        ih = np.fmax(0, np.minimum(py + ph - 1, gy + gh - 1) - np.maximum(py, gy) + 1)
+        inter = iw * ih
+        return inter / (pw * ph + gw * gh - inter)
 
 
-def _lasot_sequence(seq: Sequence, pred: np.ndarray, r: int):
-    gt = seq.boxes
-    n = len(gt)
-    pred = np.asarray(pred, dtype=np.float64)
-    if pred.ndim != 2 or pred.shape[1] != 4 or len(pred) < n:
-        raise ResultFormatError(f"{seq.name} (repetition {r + 1}): results have shape {pred.shape}; the LaSOT "
-                                f"toolkit needs at least {n} rows of 4 values")
-    if len(pred) > n:  # the toolkit cuts longer results (monkey-17)
-        pred = pred[:n]
+def _lasot_rows(seqs, results):
+    """Per-frame IoU, centre error and normalized centre error of every repetition of every sequence, all
+    sequences at once (frames concatenated, as columns), with the toolkit's per-sequence rules applied; plus
+    each row's sequence length and each sequence's repetition count. Frames the toolkit removes (absent) get
+    values that pass no threshold. The arithmetic is the toolkit's, operation for operation."""
+    preds, gts, vis, lengths, reps = [], [], [], [], []
+    for seq in seqs:
+        gt = seq.boxes
+        n = len(gt)
+        boxes = results[seq.name].boxes
+        for r, pred in enumerate(boxes):
+            pred = np.asarray(pred, dtype=np.float64)
+            if pred.ndim != 2 or pred.shape[1] != 4 or len(pred) < n:
+                raise ResultFormatError(f"{seq.name} (repetition {r + 1}): results have shape {pred.shape}; the "
+                                        f"LaSOT toolkit needs at least {n} rows of 4 values")
+            preds.append(pred[:n].T)  # the toolkit cuts longer results (monkey-17)
+            gts.append(np.asarray(gt, dtype=np.float64).T)
+            vis.append(seq.visible)
+            lengths.append(n)
+        reps.append(len(boxes))
+    P, G = np.concatenate(preds, axis=1), np.concatenate(gts, axis=1)  # (4, frames) each
+    keep = np.concatenate(vis).astype(bool)
+    lengths = np.asarray(lengths)
+    starts = np.cumsum(lengths) - lengths
+    gx, gy, gw, gh = G
     with np.errstate(invalid="ignore"):
-        bad = np.isnan(pred).any(1) | (pred[:, 2] <= 0) | (pred[:, 3] <= 0)
-    pred = _forward_fill(pred, bad & ~np.isnan(gt).any(1))
-    pred[0] = gt[0]
-    keep = seq.visible  # absent frames are removed here but still count in the denominator
-    p, g = pred[keep], gt[keep]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cp = p[:, :2] + (p[:, 2:] - 1) / 2
-        cg = g[:, :2] + (g[:, 2:] - 1) / 2
-        ce = np.sqrt(np.sum((cp - cg) ** 2, 1))
-        nce = np.sqrt(np.sum((cp / g[:, 2:] - cg / g[:, 2:]) ** 2, 1))
-        valid_gt = (g > 0).sum(1) == 4  # x, y, w and h all > 0: a box touching the image border is "invalid"
-    iou = np.full(len(g), -1.0)
-    iou[valid_gt] = otb_rect_iou(p[valid_gt], g[valid_gt])
-    ce[~valid_gt] = -1.0  # ... and its centre error -1 passes every precision threshold
+        bad = np.isnan(P[0]) | np.isnan(P[1]) | np.isnan(P[2]) | np.isnan(P[3]) | (P[2] <= 0) | (P[3] <= 0)
+        # ground truth with x, y, w and h all > 0; a box touching the image border is "invalid"
+        valid_gt = (gx > 0) & (gy > 0) & (gw > 0) & (gh > 0)
+    # an invalid prediction takes the previous frame's box (chained), within its own sequence
+    replace = bad & ~(np.isnan(gx) | np.isnan(gy) | np.isnan(gw) | np.isnan(gh))
+    replace[starts] = False
+    if replace.any():
+        P = P[:, np.maximum.accumulate(np.where(replace, 0, np.arange(P.shape[1])))]
+    P[:, starts] = G[:, starts]  # frame 0 is the ground truth
+    iou, ce, nce = np.empty((3, P.shape[1]))
+    # in blocks whose temporaries stay in the cache (whole-array temporaries cost a page fault per 4 KB)
+    for a in range(0, P.shape[1], ope.CHUNK_FRAMES):
+        b = a + ope.CHUNK_FRAMES
+        px, py, pw, ph = P[:, a:b]
+        gx, gy, gw, gh = G[:, a:b]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cpx, cpy = px + (pw - 1) / 2, py + (ph - 1) / 2
+            cgx, cgy = gx + (gw - 1) / 2, gy + (gh - 1) / 2
+            ce[a:b] = np.sqrt((cpx - cgx) ** 2 + (cpy - cgy) ** 2)
+            nce[a:b] = np.sqrt((cpx / gw - cgx / gw) ** 2 + (cpy / gh - cgy / gh) ** 2)
+            iou[a:b] = _otb_rect_iou_columns(px, py, pw, ph, gx, gy, gw, gh)
+    iou[~valid_gt] = -1.0
+    ce[~valid_gt] = -1.0  # ... and an invalid ground truth's centre error -1 passes every precision threshold
     nce[~valid_gt] = -1.0
-    return iou, ce, nce, n
+    # absent frames are removed by the toolkit (still counted in the denominator): they pass nothing
+    iou[~keep] = -1.0
+    ce[~keep] = np.inf
+    nce[~keep] = np.inf
+    return iou, ce, nce, lengths, np.asarray(reps)
 
 
 @register("lasot")
@@ -466,19 +499,14 @@ def lasot(seqs, results) -> Report:
     Attributes: ``seq.attributes['tags']``, an attribute scored only with at least 2 sequences.
     """
     eps = np.finfo(float).eps
-    rows_s, rows_p, rows_n, reps, speeds = [], [], [], [], np.zeros(len(seqs))
-    for i, seq in enumerate(seqs):
-        res = results[seq.name]
-        for r, pred in enumerate(res.boxes):
-            iou, ce, nce, n = _lasot_sequence(seq, pred, r)
-            z = np.zeros(len(iou), np.int64)
-            rows_s.append(ope.threshold_counts(iou, z, 1, LASOT_OVERLAP_THRESHOLDS, True)[0] / (n + eps))
-            rows_p.append(ope.threshold_counts(ce, z, 1, ope.CENTER_THRESHOLDS, False)[0] / (n + eps))
-            rows_n.append(ope.threshold_counts(nce, z, 1, ope.NORM_CENTER_THRESHOLDS, False)[0] / (n + eps))
-        reps.append(len(res.boxes))
-        speeds[i] = _speed(res.times)
-    reps = np.asarray(reps)
-    succ, prec, norm = (_mean_over_repetitions(np.stack(x), reps) for x in (rows_s, rows_p, rows_n))
+    iou, ce, nce, lengths, reps = _lasot_rows(seqs, results)
+    seg, rows = ope.segment_ids(lengths), len(lengths)
+    den = (lengths + eps)[:, None]
+    succ, prec, norm = (_mean_over_repetitions(ope.threshold_counts(v, seg, rows, thr, above) / den, reps)
+                        for v, thr, above in ((iou, LASOT_OVERLAP_THRESHOLDS, True),
+                                              (ce, ope.CENTER_THRESHOLDS, False),
+                                              (nce, ope.NORM_CENTER_THRESHOLDS, False)))
+    speeds = _speeds([results[s.name].times for s in seqs])
 
     def pooled(curves):
         keep = curves.sum(1) > eps

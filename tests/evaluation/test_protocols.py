@@ -54,6 +54,61 @@ def test_lasot_ground_truth_touching_the_border_is_invalid():
     assert r["auc"] == 0.0  # ... IoU -1 fails
 
 
+def _lasot_one_sequence(gt, visible, pred):
+    """calc_seq_err_robust.m for one sequence, transcribed frame by frame (the reference for the vectorised
+    protocol): invalid predictions take the previous box, frame 0 the ground truth, absent frames removed,
+    invalid ground truth IoU -1 / centre error -1."""
+    from sot.evaluation.protocols import otb_rect_iou
+
+    pred = np.array(pred[: len(gt)], float)
+    for i in range(1, len(pred)):
+        if (np.isnan(pred[i]).any() or pred[i, 2] <= 0 or pred[i, 3] <= 0) and not np.isnan(gt[i]).any():
+            pred[i] = pred[i - 1]
+    pred[0] = gt[0]
+    p, g = pred[visible], gt[visible]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cp, cg = p[:, :2] + (p[:, 2:] - 1) / 2, g[:, :2] + (g[:, 2:] - 1) / 2
+        ce = np.sqrt(((cp - cg) ** 2).sum(1))
+        nce = np.sqrt(((cp / g[:, 2:] - cg / g[:, 2:]) ** 2).sum(1))
+        valid = (g > 0).all(1)
+        iou = np.where(valid, otb_rect_iou(p, g), -1.0)
+    ce[~valid], nce[~valid] = -1.0, -1.0
+    n = len(gt) + np.finfo(float).eps
+    return ((iou[:, None] > LASOT_OVERLAP_THRESHOLDS).sum(0) / n, (ce[:, None] <= np.arange(51.0)).sum(0) / n,
+            (nce[:, None] <= np.arange(51.0) / 100).sum(0) / n)
+
+
+def test_lasot_scores_all_sequences_at_once_as_the_toolkit_does_one_by_one():
+    """Repetitions, longer results, NaN / zero-size / negative boxes (also in frame 0), absent frames, ground
+    truth with NaN or on the border: the per-sequence curves equal a frame-by-frame transcription, bit for bit."""
+    rng = np.random.default_rng(5)
+    seqs, results, want = [], {}, {}
+    for k in range(30):
+        n = int(rng.integers(1, 120))
+        gt = np.concatenate([rng.uniform(-3, 60, (n, 2)), rng.uniform(0, 50, (n, 2))], 1)  # overlapping
+        gt[rng.random(n) < 0.1, 0] = 0
+        gt[rng.random(n) < 0.05] = np.nan
+        visible = rng.random(n) > rng.choice([0.0, 0.3])
+        reps = []
+        for r in range(int(rng.integers(1, 4))):
+            m = n + int(rng.integers(0, 3))
+            pred = np.concatenate([gt[np.minimum(np.arange(m), n - 1), :2] + rng.normal(0, 8, (m, 2)),
+                                   rng.uniform(-5, 50, (m, 2))], 1)
+            pred[rng.random(m) < 0.1] = np.nan
+            pred[rng.random(m) < 0.1, 3] = 0
+            if k % 7 == 0:  # an invalid first box: frame 1 takes it, not the previous sequence's last box
+                pred[:2] = np.nan
+            reps.append(pred)
+        seqs.append(seq(gt, visible, name=f"s{k}"))
+        results[f"s{k}"] = reps
+        want[f"s{k}"] = [np.mean(c, 0) for c in zip(*(_lasot_one_sequence(gt, visible, p) for p in reps))]
+    r = score(seqs, results, "lasot")
+    for name, (s, p, q) in want.items():
+        got = r.per_sequence[name]
+        assert got["auc"] == float(s.mean()) and got["success_rate"] == float(s[10])
+        assert got["precision"] == float(p[20]) and got["norm_precision"] == float(q[20])
+
+
 def test_pytracking_rules():
     s = seq(GT)
     with pytest.raises(ResultFormatError, match="NaN or negative"):
