@@ -553,44 +553,51 @@ def trackingnet(seqs, results) -> Report:
     score is the trapezoid area under its 21-point curve over x in [0, 1] (not the mean of the curve).
     A NaN box fails every threshold. The devkit scores a missing sequence as all-zero boxes; sot raises
     (``score(..., skip_missing=True)`` leaves it out instead)."""
-    S = len(seqs)
-    succ, prec, norm, speeds = np.zeros((S, 21)), np.zeros((S, 21)), np.zeros((S, 21)), np.zeros(S)
-    for i, seq in enumerate(seqs):
-        res = results[seq.name]
-        g = np.round(seq.boxes)
-        rows = []
-        for r, pred in enumerate(res.boxes):
-            p = np.round(_check_rows(seq, pred, r))
-            p[0] = g[0]
-            ax2, ay2 = g[:, 0] + g[:, 2] - 1.0, g[:, 1] + g[:, 3] - 1.0
-            px2, py2 = p[:, 0] + p[:, 2] - 1.0, p[:, 1] + p[:, 3] - 1.0
-            acx, acy = g[:, 0] + (g[:, 2] + 1.0) / 2.0, g[:, 1] + (g[:, 3] + 1.0) / 2.0
-            pcx, pcy = p[:, 0] + (p[:, 2] + 1.0) / 2.0, p[:, 1] + (p[:, 3] + 1.0) / 2.0
-            iw = np.clip(np.round(np.fmin(ax2, px2) - np.fmax(g[:, 0], p[:, 0]) + 1), 0, None)  # pandas max/min skip NaN
-            ih = np.clip(np.round(np.fmin(ay2, py2) - np.fmax(g[:, 1], p[:, 1]) + 1), 0, None)
-            inter = iw * ih
-            with np.errstate(invalid="ignore", divide="ignore"):
-                iou = inter / (g[:, 3] * g[:, 2] + p[:, 3] * p[:, 2] - inter)
-                dx, dy = acx - pcx, acy - pcy
-                dist = np.sqrt(dx * dx + dy * dy)
-                ndist = np.sqrt(dx / g[:, 2] * dx / g[:, 2] + dy / g[:, 3] * dy / g[:, 3])
-            z = np.zeros(len(g), np.int64)
-            rows.append((ope.threshold_counts(iou, z, 1, TRACKINGNET_X, True)[0] / len(g),
-                         ope.threshold_counts(dist, z, 1, np.linspace(0, 50, 21), False)[0] / len(g),
-                         ope.threshold_counts(ndist, z, 1, np.linspace(0, 0.5, 21), False)[0] / len(g)))
-        succ[i], prec[i], norm[i] = (np.mean([row[k] for row in rows], 0) for k in range(3))
-        speeds[i] = _speed(res.times)
+    preds, gts, lengths, reps = [], [], [], []
+    for seq in seqs:
+        boxes = results[seq.name].boxes
+        for r, pred in enumerate(boxes):
+            preds.append(_check_rows(seq, pred, r).T)
+            gts.append(np.asarray(seq.boxes, dtype=np.float64).T)
+            lengths.append(len(seq))
+        reps.append(len(boxes))
+    P, G = np.round(np.concatenate(preds, axis=1)), np.round(np.concatenate(gts, axis=1))  # (4, frames)
+    lengths = np.asarray(lengths)
+    starts = np.cumsum(lengths) - lengths
+    P[:, starts] = G[:, starts]  # frame 0 is the ground truth
+    iou, dist, ndist = np.empty((3, P.shape[1]))
+    for a in range(0, P.shape[1], ope.CHUNK_FRAMES):  # blocks whose temporaries stay in the cache
+        b = a + ope.CHUNK_FRAMES
+        px, py, pw, ph = P[:, a:b]
+        gx, gy, gw, gh = G[:, a:b]
+        ax2, ay2 = gx + gw - 1.0, gy + gh - 1.0
+        px2, py2 = px + pw - 1.0, py + ph - 1.0
+        acx, acy = gx + (gw + 1.0) / 2.0, gy + (gh + 1.0) / 2.0
+        pcx, pcy = px + (pw + 1.0) / 2.0, py + (ph + 1.0) / 2.0
+        iw = np.clip(np.round(np.fmin(ax2, px2) - np.fmax(gx, px) + 1), 0, None)  # pandas max/min skip NaN
+        ih = np.clip(np.round(np.fmin(ay2, py2) - np.fmax(gy, py) + 1), 0, None)
+        inter = iw * ih
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou[a:b] = inter / (gh * gw + ph * pw - inter)
+            dx, dy = acx - pcx, acy - pcy
+            dist[a:b] = np.sqrt(dx * dx + dy * dy)
+            ndist[a:b] = np.sqrt(dx / gw * dx / gw + dy / gh * dy / gh)
+    seg, rows, den = ope.segment_ids(lengths), len(lengths), lengths[:, None]
+    succ, prec, norm = (_mean_over_repetitions(ope.threshold_counts(v, seg, rows, thr, above) / den, np.asarray(reps))
+                        for v, thr, above in ((iou, TRACKINGNET_X, True), (dist, np.linspace(0, 50, 21), False),
+                                              (ndist, np.linspace(0, 0.5, 21), False)))
+    speeds = _speeds([results[s.name].times for s in seqs])
 
-    def area(c):
-        return float(np.trapezoid(c, x=TRACKINGNET_X))
+    def area(c):  # (21,) -> float, (S, 21) -> (S,): rows are summed as the 1-d call sums them (same bits)
+        return np.trapezoid(c, x=TRACKINGNET_X, axis=-1)
 
-    metrics = {"auc": area(succ.mean(0)), "precision": area(prec.mean(0)), "norm_precision": area(norm.mean(0)),
-               "fps": _overall_speed(speeds)}
+    metrics = {"auc": float(area(succ.mean(0))), "precision": float(area(prec.mean(0))),
+               "norm_precision": float(area(norm.mean(0))), "fps": _overall_speed(speeds)}
     curves = {"success": (TRACKINGNET_X, succ.mean(0)), "precision": (np.linspace(0, 50, 21), prec.mean(0)),
               "norm_precision": (np.linspace(0, 0.5, 21), norm.mean(0))}
-    per_seq = {s.name: {"auc": area(succ[i]), "precision": area(prec[i]), "norm_precision": area(norm[i]),
-                        "fps": float(speeds[i]) if speeds[i] > 0 else float("nan"), "length": len(s)}
-               for i, s in enumerate(seqs)}
+    cols = zip(area(succ).tolist(), area(prec).tolist(), area(norm).tolist(), speeds.tolist())
+    per_seq = {s.name: {"auc": a, "precision": p, "norm_precision": q, "fps": f if f > 0 else float("nan"),
+                        "length": len(s)} for s, (a, p, q, f) in zip(seqs, cols)}
     return Report("trackingnet", metrics, curves, per_seq, {}, primary="auc")
 
 
