@@ -143,6 +143,40 @@ def test_trackingnet_rounds_boxes_and_integrates_the_curves():
     assert score([s], {"s": np.array(GT, float)}, "otb")["auc"] == pytest.approx(20 / 21)
 
 
+def test_trackingnet_scores_all_sequences_at_once_as_the_devkit_does_one_by_one():
+    """Repetitions, NaN rows, fractional boxes: each sequence's areas equal the devkit's per-sequence
+    arithmetic (rounded boxes, frame 0 from the ground truth, pixel-inclusive IoU with the intersection
+    rounded), repetitions averaged."""
+    rng = np.random.default_rng(9)
+    seqs, results, want = [], {}, {}
+    x = np.linspace(0, 1, 21)
+    for k in range(20):
+        n = int(rng.integers(1, 80))
+        gt = np.concatenate([rng.uniform(0, 60, (n, 2)), rng.uniform(1, 50, (n, 2))], 1)
+        reps = [gt + rng.normal(0, 6, (n, 4)) for _ in range(int(rng.integers(1, 4)))]
+        for pred in reps:
+            pred[rng.random(n) < 0.1] = np.nan
+        seqs.append(seq(gt, name=f"s{k}"))
+        results[f"s{k}"] = reps
+        curves = []
+        for pred in reps:
+            g, q = np.round(gt), np.round(pred)
+            q[0] = g[0]
+            inter = [max(0.0, np.round(min(a[0] + a[2] - 1, b[0] + b[2] - 1) - max(a[0], b[0]) + 1))
+                     * max(0.0, np.round(min(a[1] + a[3] - 1, b[1] + b[3] - 1) - max(a[1], b[1]) + 1))
+                     if not np.isnan(b).any() else np.nan for a, b in zip(g, q)]
+            iou = np.array(inter) / (g[:, 2] * g[:, 3] + q[:, 2] * q[:, 3] - np.array(inter))
+            d = (g[:, :2] + (g[:, 2:] + 1) / 2) - (q[:, :2] + (q[:, 2:] + 1) / 2)
+            dist, ndist = np.hypot(d[:, 0], d[:, 1]), np.hypot(d[:, 0] / g[:, 2], d[:, 1] / g[:, 3])
+            curves.append([(iou[:, None] > x).mean(0), (dist[:, None] <= x * 50).mean(0),
+                           (ndist[:, None] <= x / 2).mean(0)])
+        want[f"s{k}"] = [np.trapezoid(c, x=x) for c in np.mean(curves, 0)]
+    r = score(seqs, results, "trackingnet")
+    for name, (a, p, q) in want.items():
+        got = r.per_sequence[name]
+        assert [got["auc"], got["precision"], got["norm_precision"]] == pytest.approx([a, p, q], abs=1e-12)
+
+
 def test_uav123_drops_nan_ground_truth_but_otb_counts_it():
     gt = np.array(GT, float)
     gt[3] = np.nan
