@@ -57,6 +57,11 @@ class PairDataset(Dataset):
         off_target: probability that a positive pair's search crop is centred on a uniformly random point of
             the search frame instead (same crop side and jitter): the frame's own background and distractors as
             hard negatives. The pair stays positive only when the target's centre lands inside the crop.
+        recolor_negative: probability that a positive pair becomes a negative one whose search crop shows the
+            target with other colours: inside the ellipse inscribed in its box (edges feathered), every
+            colour ``c`` becomes ``gain * c[perm] + offset`` (per channel: gain ``U(0.7, 1.3)``, offset
+            ``N(0, 45)``, a random channel order half of the time). A look-alike in other colours, as a hard
+            negative at the target's own place, so that the network learns colour.
         seed: with the epoch (:meth:`set_epoch`) and the index, seeds every random choice of a sample.
 
     A video sequence needs 2 or more frames with a visible target and a valid box, else it is skipped; a
@@ -91,6 +96,7 @@ class PairDataset(Dataset):
         blur: float = 0.0,
         flip: float = 0.0,
         off_target: float = 0.0,
+        recolor_negative: float = 0.0,
         seed: int = 0,
     ):
         super().__init__()
@@ -110,6 +116,9 @@ class PairDataset(Dataset):
         self.off_target = float(off_target)
         if not 0.0 <= self.off_target <= 1.0:
             raise ValueError(f"PairDataset: off_target must be a probability in [0, 1], got {off_target}")
+        self.recolor_negative = float(recolor_negative)
+        if not 0.0 <= self.recolor_negative <= 1.0:
+            raise ValueError(f"PairDataset: recolor_negative must be a probability in [0, 1], got {recolor_negative}")
         self.seed, self.epoch = int(seed), 0
 
         # usable sequences: (sequence index, sorted frame indices with a visible target and a valid box)
@@ -229,12 +238,16 @@ class PairDataset(Dataset):
         if self.off_target and positive and rng.random() < self.off_target:
             As, positive = self._off_target_affine(s_box, s_side, s_img.shape, flip, rng)
         template = self._finish(warp_with_affine(t_img, At, self.template_size), gray, rng)
-        search = self._finish(warp_with_affine(s_img, As, self.search_size), gray, rng)
+        search = warp_with_affine(s_img, As, self.search_size)
+        search_box = transform_box(s_box, As)
+        if self.recolor_negative and positive and rng.random() < self.recolor_negative:
+            search, positive = recolor_box(search, search_box, rng), False
+        search = self._finish(search, gray, rng)
         return {
             "template": template,
             "search": search,
             "template_box": torch.from_numpy(transform_box(t_box, At).astype(np.float32)),
-            "search_box": torch.from_numpy(transform_box(s_box, As).astype(np.float32)),
+            "search_box": torch.from_numpy(search_box.astype(np.float32)),
             "positive": torch.tensor(positive),
         }
 
@@ -248,3 +261,18 @@ class PairDataset(Dataset):
         A = crop_affine(center, (sw, sh), self.search_size, flip)
         cx, cy = A @ np.array([box[0] + box[2] / 2, box[1] + box[3] / 2, 1.0])
         return A, bool(0 <= cx < self.search_size and 0 <= cy < self.search_size)
+
+
+def recolor_box(crop: np.ndarray, box, rng: np.random.Generator) -> np.ndarray:
+    """``crop`` (uint8 RGB) with the colours inside the ellipse inscribed in ``box`` (``[x, y, w, h]``, crop px)
+    changed to ``gain * c[perm] + offset`` (see ``PairDataset(recolor_negative=...)``), edges feathered."""
+    H, W = crop.shape[:2]
+    x, y, w, h = (float(v) for v in box)
+    yy, xx = np.ogrid[0:H, 0:W]
+    r2 = ((xx + 0.5 - x - w / 2) / max(w / 2, 1.0)) ** 2 + ((yy + 0.5 - y - h / 2) / max(h / 2, 1.0)) ** 2
+    mask = np.clip((1.15 - np.sqrt(r2)) / 0.3, 0.0, 1.0).astype(np.float32)[..., None]  # 1 inside, 0 past 1.15
+    perm = rng.permutation(3) if rng.random() < 0.5 else np.arange(3)
+    new = crop[..., perm].astype(np.float32) * rng.uniform(0.7, 1.3, 3).astype(np.float32) \
+        + rng.normal(0, 45, 3).astype(np.float32)
+    out = crop.astype(np.float32) * (1 - mask) + np.clip(new, 0, 255) * mask
+    return np.round(out).astype(np.uint8)

@@ -145,6 +145,30 @@ def test_off_target_crops_are_hard_negatives_or_far_shifted_positives(tmp_path):
         PairDataset([ListDataset(tmp_path, [seq])], off_target=1.5, **kw)
 
 
+def test_recolored_targets_are_negatives_with_the_rest_of_the_crop_unchanged(tmp_path):
+    """``recolor_negative``: the pair turns negative, the target's centre takes other colours, and the
+    crop outside the box (and the template) is exactly what the plain pair shows."""
+    boxes = [[20, 15, 18, 12], [26, 18, 16, 14], [30, 22, 15, 15], [33, 20, 14, 16]]
+    seq = _rect_sequence(tmp_path, "rect", boxes)
+    kw = dict(color_jitter=0.0, grayscale=0.0, negative_ratio=0.0, template_size=31, search_size=63, shift=8.0)
+    plain = PairDataset([ListDataset(tmp_path, [seq])], pairs_per_epoch=12, **kw)
+    recol = PairDataset([ListDataset(tmp_path, [seq])], pairs_per_epoch=12, recolor_negative=1.0, **kw)
+    changed = 0
+    for i in range(len(plain)):
+        a, b = plain[i], recol[i]
+        assert bool(a["positive"]) and not bool(b["positive"])
+        assert torch.equal(a["template"], b["template"]) and torch.equal(a["search_box"], b["search_box"])
+        x, y, w, h = b["search_box"].tolist()
+        outside = np.ones((63, 63), bool)
+        outside[max(0, int(y) - 2):int(np.ceil(y + h)) + 2, max(0, int(x) - 2):int(np.ceil(x + w)) + 2] = False
+        assert torch.equal(a["search"][:, outside], b["search"][:, outside])
+        cy, cx = int(y + h / 2), int(x + w / 2)
+        changed += int(not torch.equal(a["search"][:, cy, cx], b["search"][:, cy, cx]))
+    assert changed >= len(plain) - 1  # a random colour change can leave white white only by chance
+    with pytest.raises(ValueError, match="recolor_negative"):
+        PairDataset([ListDataset(tmp_path, [seq])], recolor_negative=-0.1, **kw)
+
+
 def test_unusable_sequences_skipped(tmp_path):
     good = _rect_sequence(tmp_path, "good", [[10, 10, 8, 8]] * 3)
     one = _rect_sequence(tmp_path, "one", [[10, 10, 8, 8]] * 3, visible=np.array([True, False, False]))
