@@ -275,11 +275,17 @@ def got10k(seqs, results) -> Report:
 
 
 # ------------------------------------------------------------------------------- pytracking analysis
+def _fill_source(replace: np.ndarray, starts=(0,)) -> np.ndarray:
+    """Frame ``i`` takes frame ``src[i]``: the previous frame wherever ``replace[i]``, chained like a frame loop,
+    never across the first frame of a sequence (``starts``: first frames of concatenated sequences)."""
+    src = np.where(replace, 0, np.arange(len(replace)))
+    src[np.asarray(starts)] = np.asarray(starts)
+    return np.maximum.accumulate(src)
+
+
 def _forward_fill(boxes: np.ndarray, replace: np.ndarray) -> np.ndarray:
     """Replace row i (i >= 1) by the row before it wherever ``replace[i]``, chaining like a frame loop."""
-    src = np.where(replace, 0, np.arange(len(boxes)))
-    src[0] = 0
-    return boxes[np.maximum.accumulate(src)]
+    return boxes[_fill_source(replace)]
 
 
 def pytracking_iou(pred, gt) -> np.ndarray:
@@ -459,9 +465,8 @@ def _lasot_rows(seqs, results):
         valid_gt = (gx > 0) & (gy > 0) & (gw > 0) & (gh > 0)
     # an invalid prediction takes the previous frame's box (chained), within its own sequence
     replace = bad & ~(np.isnan(gx) | np.isnan(gy) | np.isnan(gw) | np.isnan(gh))
-    replace[starts] = False
     if replace.any():
-        P = P[:, np.maximum.accumulate(np.where(replace, 0, np.arange(P.shape[1])))]
+        P = P[:, _fill_source(replace, starts)]
     P[:, starts] = G[:, starts]  # frame 0 is the ground truth
     iou, ce, nce = np.empty((3, P.shape[1]))
     # in blocks whose temporaries stay in the cache (whole-array temporaries cost a page fault per 4 KB)
