@@ -10,6 +10,7 @@ import torch
 
 from sot.data.crop import context_side, crop_and_resize
 from sot.trackers.color import ColorModel
+from sot.trackers.finetune import HeadTuner
 from sot.trackers.online import OnlineClassifier
 
 
@@ -52,6 +53,8 @@ class SiameseTracker:
             scores (two-stream models only); None: the Siamese score alone.
         color: a per-sequence :class:`~sot.trackers.color.ColorModel` whose candidate scores multiply the
             network's, and which refines the chosen box; None: off.
+        finetune: a :class:`~sot.trackers.finetune.HeadTuner` that fits the head to the first frame at ``init``
+            (two-stream models only); None: the head as trained.
         device: where the network runs.
     """
 
@@ -75,6 +78,7 @@ class SiameseTracker:
         min_size: float = 10.0,
         online: OnlineClassifier | None = None,
         color: ColorModel | None = None,
+        finetune: HeadTuner | None = None,
         device: str = "cpu",
     ):
         if lr_mode not in ("adaptive", "fixed"):
@@ -88,10 +92,11 @@ class SiameseTracker:
         self.window_influence, self.lr, self.lr_mode = window_influence, lr, lr_mode
         self.normalize_scores, self.min_size = normalize_scores, min_size
         self.device = torch.device(device)
-        if online is not None and getattr(self.model, "one_stream", False):
-            raise ValueError("tracker.online needs a two-stream model (template and search embedded apart); "
-                             "this backbone is one-stream")
-        self.online, self.color = online, color
+        for name, part in (("online", online), ("finetune", finetune)):
+            if part is not None and getattr(self.model, "one_stream", False):
+                raise ValueError(f"tracker.{name} needs a two-stream model (template and search embedded apart); "
+                                 "this backbone is one-stream")
+        self.online, self.color, self.finetune = online, color, finetune
 
     # ---- crops ----
     def _template_side(self, w: float, h: float) -> float:
@@ -120,6 +125,9 @@ class SiameseTracker:
         crop, _ = crop_and_resize(image, self.center, self._template_side(w, h), self.exemplar_size)
         self.z_feats = self.model.forward_template(self._to_tensor([crop]))
         S, side = self.instance_size, self._search_side(w, h)
+        self.head = self.model.head  # this sequence's head: a first-frame-tuned copy with finetune
+        if self.finetune is not None:
+            self.head = self.finetune.tune(self.model, self.z_feats, image, self.center, self.size, side, S)
         search = None  # the first frame's search crop, for the per-sequence models
         if self.online is not None or self.color is not None:
             search = crop_and_resize(image, self.center, side, S)[0]
@@ -147,8 +155,8 @@ class SiameseTracker:
         z = self.z_feats
         if n > 1:
             z = [f.expand(n, *f.shape[1:]) for f in z] if isinstance(z, list) else z.expand(n, *z.shape[1:])
-        head = self.model.head
-        if self.online is None:
+        head = self.head
+        if self.online is None and head is self.model.head:
             outputs = self.model.forward_search(z, self._to_tensor(crops))
         else:
             x_feats = self.model.search_features(self._to_tensor(crops))
