@@ -65,10 +65,11 @@ class HeadTuner:
              search_size: int) -> torch.nn.Module:
         """A copy of ``model.head`` fitted to the first frame ``image`` (``(H, W, 3)`` uint8 RGB) whose target has
         centre ``center`` and size ``size`` (image px); ``z_feats``: the template features; ``side``: the
-        tracker's search-crop side for this target (image px). ``model`` itself is not changed."""
-        head = copy.deepcopy(model.head)
+        tracker's search-crop side for this target (image px). ``model`` itself is not changed (with ``steps``
+        0 its own head is returned)."""
         if self.steps == 0:
-            return head
+            return model.head
+        head = copy.deepcopy(model.head)
         device = next(model.parameters()).device
         crops, boxes = self._crops(image, center, size, side, search_size)
         x = torch.from_numpy(crops.transpose(0, 3, 1, 2)).to(device, torch.float32)
