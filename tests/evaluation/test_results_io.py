@@ -91,6 +91,7 @@ def test_cache_follows_changed_added_and_requested_files(tmp_path):
     st = os.stat(out / "b.txt")
     os.utime(out / "b.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     _same(load_results(out, ["a", "b"]), {"a": first["a"], "b": changed["b"]})
+    results_io.flush_cache_writes()  # the cache is written in the background: damage it only once it is there
     for f in (tmp_path / "cache" / "results").iterdir():  # a damaged cache file is parsed again
         f.write_bytes(f.read_bytes()[:100])
     _same(load_results(out, ["a", "b"]), {"a": first["a"], "b": changed["b"]})
