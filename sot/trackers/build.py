@@ -41,6 +41,10 @@ def model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, DictConfig
             cfg.backbone.pretrained = None  # the checkpoint holds the trained weights
     model = build_model(cfg.backbone, cfg.neck, cfg.head)
     load_model_state(model, ckpt["model"], source=f"checkpoint {str(path)!r}")
+    if cfg.get("channels_last"):
+        # as the model was trained and scored after training: the NHWC convolutions round differently, and the
+        # per-sequence fits (online filter, fine-tuning) carry such last bits into different boxes
+        model.to(memory_format=torch.channels_last)
     return model, cfg
 
 
