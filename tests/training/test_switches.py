@@ -5,14 +5,14 @@ import sys
 import pytest
 import torch
 
-from sot.training import distributed as D
-from sot.training.checkpoint import load_checkpoint
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from sot.evaluation.results_io import BOX_FMT
 from sot.evaluation.runner import track_sequence
-from sot.trackers.build import model_from_checkpoint, tracker_from_checkpoint
+from sot.trackers.build import tracker_from_checkpoint
+from sot.training import distributed as D
+from sot.training.checkpoint import load_checkpoint
 from sot.training.run import check_switches, train
 
 BN_EVAL = "hooks=[{_target_:tests.training.hooks.BatchNormEval}]"
@@ -41,22 +41,21 @@ def test_bf16_channels_last_and_accumulation_train_on_cpu(smoke, tmp_path):
     m = train(smoke("amp=bf16", "channels_last=true", "accum_steps=2", "data.train.pairs_per_epoch=16",
                     "batch_size=2", "score_after_training=true"), tmp_path / "run")
     assert m["steps"] == 4  # 8 batches / 2 per optimizer step
-    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    ckpt = load_checkpoint(path)
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
     # rebuilt for eval.py in the layout it was trained and scored in, so that eval.py repeats train.py's score
-    model, _ = model_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+    tracker = tracker_from_checkpoint(path)
+    convs = [c.weight for c in tracker.model.modules() if isinstance(c, torch.nn.Conv2d) and c.weight.shape[-1] > 1]
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
     # and tracking the test split again from the checkpoint alone writes the same raw results
-    written = sorted((tmp_path / "run" / "eval" / "results" / "sot").glob("*.txt"))
-    tracker = tracker_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    test_ds = instantiate(OmegaConf.create(load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["config"]).data.test)
+    written = {p.stem: p for p in (tmp_path / "run" / "eval" / "results" / "sot").glob("*.txt")}
+    test_ds = instantiate(OmegaConf.create(ckpt["config"]).data.test)
     assert written and len(written) == len(test_ds)
     for seq in test_ds:
         boxes, _ = track_sequence(tracker, seq)
         again = "\n".join(",".join(BOX_FMT % v for v in row) for row in boxes)
-        (path,) = [p for p in written if p.stem == seq.name]
-        assert path.read_text().strip() == again
+        assert written[seq.name].read_text().strip() == again
 
 
 def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(smoke, tmp_path):
