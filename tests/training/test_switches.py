@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from sot.evaluation.results_io import BOX_FMT
+from sot.evaluation.results_io import format_boxes
 from sot.evaluation.runner import track_sequence
 from sot.trackers.build import tracker_from_checkpoint
 from sot.training import distributed as D
@@ -54,8 +54,7 @@ def test_bf16_channels_last_and_accumulation_train_on_cpu(smoke, tmp_path):
     assert written and len(written) == len(test_ds)
     for seq in test_ds:
         boxes, _ = track_sequence(tracker, seq)
-        again = "\n".join(",".join(BOX_FMT % v for v in row) for row in boxes)
-        assert written[seq.name].read_text().strip() == again
+        assert written[seq.name].read_text() == format_boxes(boxes)
 
 
 def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(smoke, tmp_path):
