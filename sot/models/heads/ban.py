@@ -37,6 +37,8 @@ class BANHead(nn.Module):
         num_samples: cells sampled per image for the classification loss.
         pos_fraction: at most this fraction of the samples are positive.
         hidden: width of the correlation embedding (default: the input width).
+        box_region: the box loss covers the positive-pair cells inside the ellipse with semi-axes
+            ``(box_region * w, box_region * h)``; 0.25 is SiamBAN's (the positive cells), 0.5 adds the ignored band.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class BANHead(nn.Module):
         num_samples: int = 64,
         pos_fraction: float = 0.25,
         hidden: int | None = None,
+        box_region: float = 0.25,
     ):
         super().__init__()
         width = check_equal_channels("ban", in_channels)
@@ -64,6 +67,9 @@ class BANHead(nn.Module):
             self.cls_weight = nn.Parameter(torch.ones(len(in_channels)))
             self.loc_weight = nn.Parameter(torch.ones(len(in_channels)))
         self.num_samples, self.pos_fraction = int(num_samples), float(pos_fraction)
+        if not box_region > 0:
+            raise ValueError(f"ban head: box_region must be > 0, got {box_region}")
+        self.box_region = float(box_region)
 
     def forward(self, z_feats: list[Tensor], x_feats: list[Tensor]) -> dict[str, Tensor]:
         n = len(z_feats)
@@ -89,7 +95,7 @@ class BANHead(nn.Module):
         return torch.cat([points - ltrb[..., :2], points + ltrb[..., 2:]], dim=-1)
 
     def targets(self, points: Tensor, boxes: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-cell labels (1 pos, 0 neg, -1 ignored, sampled) and all positive cells, both ``(B, N)``.
+        """Per-cell labels (1 pos, 0 neg, -1 ignored, sampled) and the cells the box loss covers, both ``(B, N)``.
 
         Negative pairs get ``num_samples * (1 - pos_fraction) / 3`` negatives drawn among the cells inside the
         (other object's) outer ellipse: hard negatives, as the RPN head does.
@@ -100,17 +106,18 @@ class BANHead(nn.Module):
         inner, outer = r2 < 1.0 / 16.0, r2 < 1.0 / 4.0  # semi-axes (w / 4, h / 4) and (w / 2, h / 2)
         pos_all = inner & positive[:, None]
         neg = (~outer & positive[:, None]) | (outer & ~positive[:, None])
-        return sample_labels(pos_all, neg, positive, self.num_samples, self.pos_fraction), pos_all
+        box_cells = (r2 < self.box_region ** 2) & positive[:, None]
+        return sample_labels(pos_all, neg, positive, self.num_samples, self.pos_fraction), box_cells
 
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
         cls, ltrb = self._flat(outputs)
         B = ltrb.shape[0]
         pts = self.points(outputs["loc"].shape[-1], search_size, ltrb.device)
-        labels, pos_all = self.targets(pts, boxes, positive)
+        labels, box_cells = self.targets(pts, boxes, positive)
         loss_cls = balanced_cls_loss(self.cls_loss, cls, labels, self.softmax)
         gt = xywh_to_cxcywh(boxes)
         gt_xyxy = cxcywh_to_xyxy(gt)[:, None].expand(B, pts.shape[0], 4)
-        bw = pos_all.float() / pos_all.sum(1, keepdim=True).clamp(min=1)  # each image's positives share weight 1
+        bw = box_cells.float() / box_cells.sum(1, keepdim=True).clamp(min=1)  # each image's cells share weight 1
         if getattr(self.box_loss, "box_format", "delta") == "xyxy":
             pred = self._boxes(pts[None], ltrb)
             loss_box = self.box_loss(pred.reshape(-1, 4), gt_xyxy.reshape(-1, 4), weight=bw.reshape(-1), avg_factor=B)
