@@ -1,0 +1,113 @@
+"""ATOM-style IoU prediction on top of the SiamBAN head: a branch that scores how well a box fits the target.
+
+ATOM (Danelljan et al., CVPR 2019) estimates the box by maximising a learned IoU predictor over candidate boxes
+instead of regressing it: the predictor is trained on many jittered proposals per pair, so it learns to compare a
+box's extent with the object's, a judgement a regression head trained on crops scaled from the true box rarely
+has to make (it sees the object at nearly one size).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.ops import roi_align
+
+from sot.models.heads.ban import BANHead
+from sot.models.heads.box_maps import conv_bn_relu
+from sot.utils.boxes import box_iou_xywh, cxcywh_to_xyxy, xywh_to_cxcywh, xyxy_to_xywh
+
+__all__ = ["IoUPredictor", "BANIoUHead", "jitter_boxes"]
+
+
+class IoUPredictor(nn.Module):
+    """Predicts the IoU of boxes in the search crop with the template's object.
+
+    The template map's centre (where the object lies) is pooled into a channel modulation vector; each candidate
+    box is pooled from the search map with ``roi_align`` (``pool x pool``), multiplied by that vector, and mapped
+    to one IoU estimate by a conv over the pooled cells and a linear layer (ATOM's modulation scheme).
+
+    Args:
+        in_channels: width of the template and search maps.
+        stride: the maps' stride in crop px.
+        hidden: width of the pooled features.
+        pool: ``roi_align`` output side.
+    """
+
+    def __init__(self, in_channels: int, stride: float, hidden: int = 64, pool: int = 5):
+        super().__init__()
+        self.stride, self.pool = float(stride), int(pool)
+        self.z_conv = conv_bn_relu(in_channels, hidden)
+        self.x_conv = conv_bn_relu(in_channels, hidden)
+        self.fc = nn.Sequential(nn.Conv2d(hidden, 2 * hidden, pool), nn.ReLU(inplace=True), nn.Flatten(),
+                                nn.Linear(2 * hidden, 1))
+
+    def embed(self, z: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, hidden)`` modulation vectors and ``(B, hidden, H, W)`` search maps."""
+        z = self.z_conv(z)
+        h, w = z.shape[-2:]
+        c = z[..., h // 2 - h // 4: h // 2 + h // 4 + 1, w // 2 - w // 4: w // 2 + w // 4 + 1]
+        return c.mean((-2, -1)), self.x_conv(x)
+
+    def forward(self, mod: Tensor, x: Tensor, boxes: Tensor) -> Tensor:
+        """IoU estimates ``(B, P)`` of ``boxes`` ``(B, P, 4)`` ``[x1, y1, x2, y2]`` in crop px."""
+        B, P = boxes.shape[:2]
+        idx = torch.arange(B, device=boxes.device, dtype=boxes.dtype).repeat_interleave(P)[:, None]
+        rois = torch.cat([idx, boxes.reshape(-1, 4).to(x.dtype)], dim=1)
+        f = roi_align(x, rois.to(x.dtype), self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
+        f = f * mod.repeat_interleave(P, 0)[:, :, None, None]
+        return self.fc(f).reshape(B, P)
+
+
+def jitter_boxes(boxes: Tensor, num: int, sigmas: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
+                 generator: torch.Generator | None = None) -> Tensor:
+    """``num`` proposals per ``[x, y, w, h]`` box ``(B, 4)`` -> ``(B, num, 4)`` ``[x1, y1, x2, y2]``: centre moved by
+    ``N(0, s)`` box sides, each side scaled by ``exp(N(0, 2 s))``, ``s`` drawn per proposal from ``sigmas``."""
+    c = xywh_to_cxcywh(boxes)[:, None].expand(-1, num, 4)
+    s = torch.as_tensor(sigmas, dtype=boxes.dtype, device=boxes.device)
+    s = s[torch.randint(len(sigmas), (boxes.shape[0], num, 1), generator=generator, device=boxes.device)]
+    n = torch.randn(boxes.shape[0], num, 4, generator=generator, device=boxes.device, dtype=boxes.dtype) * s
+    ctr = c[..., :2] + n[..., :2] * c[..., 2:]
+    wh = c[..., 2:] * torch.exp(2 * n[..., 2:])
+    return cxcywh_to_xyxy(torch.cat([ctr, wh], dim=-1))
+
+
+class BANIoUHead(BANHead):
+    """:class:`~sot.models.heads.ban.BANHead` plus an :class:`IoUPredictor` trained on jittered proposals.
+
+    The box is still decoded by the BAN head; a tracker may then pick among candidate boxes around it the ones
+    the IoU branch rates best (``SiameseTracker(iou_refine=...)``).
+
+    Args (besides :class:`~sot.models.heads.ban.BANHead`'s):
+        iou_hidden: width of the IoU branch.
+        iou_proposals: proposals per positive pair in training.
+        iou_weight: weight of the IoU branch's squared-error loss.
+    """
+
+    def __init__(self, in_channels: Sequence[int], in_strides: Sequence[int], cls_loss: nn.Module,
+                 box_loss: nn.Module, iou_hidden: int = 64, iou_proposals: int = 16, iou_weight: float = 1.0,
+                 **kwargs):
+        super().__init__(in_channels, in_strides, cls_loss, box_loss, **kwargs)
+        self.iou = IoUPredictor(in_channels[-1], self.stride, iou_hidden)
+        self.iou_proposals, self.iou_weight = int(iou_proposals), float(iou_weight)
+
+    def forward(self, z_feats: list[Tensor], x_feats: list[Tensor]) -> dict[str, Tensor]:
+        out = super().forward(z_feats, x_feats)
+        out["iou_mod"], out["iou_x"] = self.iou.embed(z_feats[-1], x_feats[-1])
+        return out
+
+    def predict_iou(self, outputs: dict[str, Tensor], boxes: Tensor) -> Tensor:
+        """IoU estimates ``(B, P)`` of ``[x1, y1, x2, y2]`` boxes ``(B, P, 4)`` in each crop's px."""
+        return self.iou(outputs["iou_mod"], outputs["iou_x"], boxes)
+
+    def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
+        losses = super().loss(outputs, boxes, positive, search_size)
+        props = jitter_boxes(boxes.float(), self.iou_proposals)
+        target = box_iou_xywh(boxes.float()[:, None].expand_as(props), xyxy_to_xywh(props))
+        pred = self.predict_iou(outputs, props).float()
+        w = positive.float()[:, None].expand_as(pred)
+        losses["loss_iou"] = self.iou_weight * (F.mse_loss(pred, target, reduction="none") * w).sum() / (
+            w.sum().clamp(min=1))
+        return losses
