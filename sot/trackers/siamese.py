@@ -11,6 +11,7 @@ import torch
 from sot.data.crop import context_side, crop_and_resize
 from sot.trackers.color import ColorModel
 from sot.trackers.finetune import HeadTuner
+from sot.trackers.refine import IoURefiner
 from sot.trackers.online import OnlineClassifier
 
 
@@ -55,6 +56,8 @@ class SiameseTracker:
             network's, and which refines the chosen box; None: off.
         finetune: a :class:`~sot.trackers.finetune.HeadTuner` that fits the head to the first frame at ``init``
             (two-stream models only); None: the head as trained.
+        refine: an :class:`~sot.trackers.refine.IoURefiner` that re-measures the chosen box with the head's IoU
+            branch (heads with ``predict_iou``); None: the box as decoded.
         device: where the network runs.
     """
 
@@ -79,6 +82,7 @@ class SiameseTracker:
         online: OnlineClassifier | None = None,
         color: ColorModel | None = None,
         finetune: HeadTuner | None = None,
+        refine: IoURefiner | None = None,
         device: str = "cpu",
     ):
         if lr_mode not in ("adaptive", "fixed"):
@@ -96,7 +100,9 @@ class SiameseTracker:
             if part is not None and getattr(self.model, "one_stream", False):
                 raise ValueError(f"tracker.{name} needs a two-stream model (template and search embedded apart); "
                                  "this backbone is one-stream")
-        self.online, self.color, self.finetune = online, color, finetune
+        if refine is not None:
+            refine.check_head(self.model.head)
+        self.online, self.color, self.finetune, self.refine = online, color, finetune, refine
 
     # ---- crops ----
     def _template_side(self, w: float, h: float) -> float:
@@ -204,7 +210,8 @@ class SiameseTracker:
 
         # back to image coordinates: the crop centre S / 2 (continuous coordinates) is the current centre
         scale = S / sides[k]
-        cx, cy, bw, bh = boxes[k, i] if self.color is None else self.color.refine_box(k, boxes[k, i])
+        box = boxes[k, i] if self.color is None else self.color.refine_box(k, boxes[k, i])
+        cx, cy, bw, bh = box if self.refine is None else self.refine(head, outputs, k, box)
         center = self.center + (np.array([cx, cy]) - S / 2) / scale
         pred_size = np.array([bw, bh]) / scale
         lr = self.lr * (penalty[k, i] * scores[k, i] if self.lr_mode == "adaptive" else 1.0)

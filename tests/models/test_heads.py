@@ -159,3 +159,90 @@ def test_ban_decode_recovers_a_box():
     expect = torch.tensor([125.0, 130.0, 50.0, 80.0])
     assert torch.allclose(boxes[0], expect.expand(625, 4), atol=1e-3)
     assert scores.shape == (1, 625) and head.window({"loc": loc}).shape == (625,)
+
+
+def test_ban_box_region_sets_the_cells_the_box_loss_covers():
+    pts = ban().points(25, 255)
+    box = torch.tensor([[97.5, 107.5, 64.0, 40.0]]).expand(2, 4)
+    r2 = (((pts - torch.tensor([129.5, 127.5])) / torch.tensor([64.0, 40.0])) ** 2).sum(-1)
+    for region in (0.25, 0.5):
+        _, cells = ban(box_region=region).targets(pts, box, torch.tensor([True, False]))
+        assert torch.equal(cells[0], r2 < region ** 2) and not cells[1].any()
+    with pytest.raises(ValueError, match="box_region"):
+        ban(box_region=0.0)
+
+
+# ---- ban_iou (SiamBAN + ATOM-style IoU branch) ----
+def ban_iou(width=16, **kw):
+    from sot.models.heads.iou_net import BANIoUHead
+    return BANIoUHead([width], [8], CrossEntropyLoss(use_sigmoid=False), GIoULoss(), iou_hidden=8, **kw)
+
+
+def test_ban_iou_forward_loss_backward_and_per_crop_prediction():
+    head = ban_iou()
+    z, x = feats(levels=1)
+    out = head(z, x)
+    losses = head.loss(out, BOXES, torch.tensor([True, False]), 255)
+    assert set(losses) == {"loss_cls", "loss_box", "loss_iou"} and losses["loss_iou"] > 0
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.iou.parameters())
+    head.eval()
+    with torch.no_grad():
+        out = head(z, x)
+        boxes = torch.tensor([[60.0, 70.0, 120.0, 110.0], [80.0, 80.0, 150.0, 140.0], [0.0, 0.0, 30.0, 30.0]])
+        both = head.predict_iou(out, boxes.expand(2, 3, 4))
+        assert both.shape == (2, 3)
+        assert torch.allclose(head.predict_iou(out, boxes, index=1), both[1], atol=1e-6)
+
+
+def test_jitter_boxes():
+    from sot.models.heads.iou_net import jitter_boxes
+    g = torch.Generator().manual_seed(0)
+    p = jitter_boxes(BOXES, 2000, generator=g)
+    assert p.shape == (2, 2000, 4) and (p[..., 2:] > p[..., :2]).all()
+    ctr = (p[..., :2] + p[..., 2:]) / 2
+    assert torch.allclose(ctr.mean(1), BOXES[:, :2] + BOXES[:, 2:] / 2, atol=2.0)  # centred on the box
+    logw = torch.log((p[..., 2] - p[..., 0]) / BOXES[:, None, 2])
+    assert 0.1 < logw.std() < 0.6 and abs(float(logw.median())) < 0.05  # sizes spread both ways
+    exact = jitter_boxes(BOXES, 3, sigmas=(0.0,), generator=g)
+    assert torch.allclose(exact, torch.cat([BOXES[:, :2], BOXES[:, :2] + BOXES[:, 2:]], 1)[:, None].expand(2, 3, 4))
+
+
+def test_iou_branch_learns_which_box_fits():
+    """On maps where the object is a block of one feature, a few hundred steps teach the branch to rate the
+    object's own box above boxes 40% too large or too small."""
+    from sot.models.heads.iou_net import IoUPredictor, jitter_boxes
+    torch.manual_seed(0)
+    net = IoUPredictor(4, stride=8, hidden=8)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+
+    def batch(n=16):
+        x = torch.zeros(n, 4, 16, 16)
+        wh = torch.randint(3, 8, (n, 2))
+        x0 = torch.randint(0, 8, (n, 2))
+        for b in range(n):
+            x[b, 0, x0[b, 1]:x0[b, 1] + wh[b, 1], x0[b, 0]:x0[b, 0] + wh[b, 0]] = 1.0
+        boxes = torch.cat([x0 * 8.0, wh * 8.0], 1)  # [x, y, w, h] crop px
+        return torch.zeros(n, 4, 7, 7) + 1.0, x, boxes
+
+    from sot.utils.boxes import box_iou_xywh, xyxy_to_xywh
+    for _ in range(300):
+        z, x, boxes = batch()
+        props = jitter_boxes(boxes, 16)
+        mod, xm = net.embed(z, x)
+        target = box_iou_xywh(boxes[:, None].expand_as(props), xyxy_to_xywh(props))
+        loss = ((net(mod, xm, props) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    z, x, boxes = batch(32)
+    c = boxes[:, :2] + boxes[:, 2:] / 2
+
+    def rate(f):
+        wh = boxes[:, 2:] * f
+        with torch.no_grad():
+            return net(*net.embed(z, x), torch.cat([c - wh / 2, c + wh / 2], 1)[:, None])[:, 0]
+
+    own = rate(1.0)
+    assert (own > rate(1.4)).float().mean() > 0.8 and (own > rate(1 / 1.4)).float().mean() > 0.8

@@ -98,9 +98,13 @@ class BANIoUHead(BANHead):
         out["iou_mod"], out["iou_x"] = self.iou.embed(z_feats[-1], x_feats[-1])
         return out
 
-    def predict_iou(self, outputs: dict[str, Tensor], boxes: Tensor) -> Tensor:
-        """IoU estimates ``(B, P)`` of ``[x1, y1, x2, y2]`` boxes ``(B, P, 4)`` in each crop's px."""
-        return self.iou(outputs["iou_mod"], outputs["iou_x"], boxes)
+    def predict_iou(self, outputs: dict[str, Tensor], boxes: Tensor, index: int | None = None) -> Tensor:
+        """IoU estimates of ``[x1, y1, x2, y2]`` boxes in crop px: ``(B, P, 4)`` -> ``(B, P)``, one row per crop of
+        ``outputs``, or ``(P, 4)`` -> ``(P,)`` for crop ``index`` alone."""
+        if index is None:
+            return self.iou(outputs["iou_mod"], outputs["iou_x"], boxes)
+        sl = slice(index, index + 1)
+        return self.iou(outputs["iou_mod"][sl], outputs["iou_x"][sl], boxes[None])[0]
 
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
         losses = super().loss(outputs, boxes, positive, search_size)
