@@ -55,8 +55,8 @@ class IoUPredictor(nn.Module):
         """IoU estimates ``(B, P)`` of ``boxes`` ``(B, P, 4)`` ``[x1, y1, x2, y2]`` in crop px."""
         B, P = boxes.shape[:2]
         idx = torch.arange(B, device=boxes.device, dtype=boxes.dtype).repeat_interleave(P)[:, None]
-        rois = torch.cat([idx, boxes.reshape(-1, 4).to(x.dtype)], dim=1)
-        f = roi_align(x, rois.to(x.dtype), self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
+        rois = torch.cat([idx, boxes.reshape(-1, 4)], dim=1).to(x.dtype)  # (B * P, 5): crop index, box
+        f = roi_align(x, rois, self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
         f = f * mod.repeat_interleave(P, 0)[:, :, None, None]
         return self.fc(f).reshape(B, P)
 
@@ -78,7 +78,7 @@ class BANIoUHead(BANHead):
     """:class:`~sot.models.heads.ban.BANHead` plus an :class:`IoUPredictor` trained on jittered proposals.
 
     The box is still decoded by the BAN head; a tracker may then pick among candidate boxes around it the ones
-    the IoU branch rates best (``SiameseTracker(iou_refine=...)``).
+    the IoU branch rates best (``SiameseTracker(refine=IoURefiner(...))``, ``tracker/refine=iou``).
 
     Args (besides :class:`~sot.models.heads.ban.BANHead`'s):
         iou_hidden: width of the IoU branch.
