@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sot.utils.boxes import cxcywh_to_xyxy
+
 __all__ = ["IoURefiner"]
 
 
@@ -44,7 +46,7 @@ class IoURefiner:
         cx, cy, w, h = (float(v) for v in box)
         g = self.grid
         cand = np.stack([cx + g[:, 0] * np.sqrt(w * h), cy + g[:, 1] * np.sqrt(w * h), w * g[:, 2], h * g[:, 3]], 1)
-        xyxy = np.concatenate([cand[:, :2] - cand[:, 2:] / 2, cand[:, :2] + cand[:, 2:] / 2], 1)
+        xyxy = cxcywh_to_xyxy(cand)
         device = next(iter(outputs.values())).device
         iou = head.predict_iou(outputs, torch.as_tensor(xyxy, dtype=torch.float32, device=device), index=k)
         top = np.argsort(-iou.float().cpu().numpy(), kind="stable")[: self.topk]

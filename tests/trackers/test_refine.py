@@ -5,7 +5,7 @@ import torch
 
 from sot.trackers.build import build_tracker
 from sot.trackers.refine import IoURefiner
-from sot.utils.boxes import box_iou_xywh, xyxy_to_xywh
+from sot.utils.boxes import box_iou_xywh, cxcywh_to_xywh, xyxy_to_xywh
 from tests.helpers import compose_train, tiny_model
 from tests.trackers.test_siamese_tracker import moving_square
 
@@ -26,8 +26,8 @@ def test_refiner_moves_the_box_to_the_best_rated_candidates():
     off = np.array([c[0] + 3.0, c[1] - 2.0, 30.0 * 1.2, 20.0 / 1.2])  # off in centre, width and height
     refine = IoURefiner(span=0.3, sizes=7, shift=0.2, shifts=5, topk=1)
     got = refine(OracleHead(), {"iou_x": torch.zeros(2, 1, 4, 4)}, 1, off)
-    before = box_iou_xywh(np.r_[off[:2] - off[2:] / 2, off[2:]], TRUE.numpy())
-    after = box_iou_xywh(np.r_[got[:2] - got[2:] / 2, got[2:]], TRUE.numpy())
+    before = box_iou_xywh(cxcywh_to_xywh(off), TRUE.numpy())
+    after = box_iou_xywh(cxcywh_to_xywh(got), TRUE.numpy())
     assert after > 0.9 > 0.7 > before
     assert np.allclose(got[2:], [30.0, 20.0], rtol=0.06)
     # span 0 and one centre: the box itself, whatever the branch says
