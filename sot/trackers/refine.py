@@ -45,7 +45,8 @@ class IoURefiner:
         """The refined ``[cx, cy, w, h]`` of ``box`` (crop px of crop ``k`` of ``outputs``)."""
         cx, cy, w, h = (float(v) for v in box)
         g = self.grid
-        cand = np.stack([cx + g[:, 0] * np.sqrt(w * h), cy + g[:, 1] * np.sqrt(w * h), w * g[:, 2], h * g[:, 3]], 1)
+        r = np.sqrt(w * h)
+        cand = np.stack([cx + g[:, 0] * r, cy + g[:, 1] * r, w * g[:, 2], h * g[:, 3]], 1)
         xyxy = cxcywh_to_xyxy(cand)
         device = next(iter(outputs.values())).device
         iou = head.predict_iou(outputs, torch.as_tensor(xyxy, dtype=torch.float32, device=device), index=k)

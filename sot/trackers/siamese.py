@@ -11,8 +11,8 @@ import torch
 from sot.data.crop import context_side, crop_and_resize
 from sot.trackers.color import ColorModel
 from sot.trackers.finetune import HeadTuner
-from sot.trackers.refine import IoURefiner
 from sot.trackers.online import OnlineClassifier
+from sot.trackers.refine import IoURefiner
 
 
 class InvalidBoxError(ValueError):
