@@ -208,6 +208,28 @@ def test_jitter_boxes():
     assert torch.allclose(exact, torch.cat([BOXES[:, :2], BOXES[:, :2] + BOXES[:, 2:]], 1)[:, None].expand(2, 3, 4))
 
 
+def test_pool_boxes_equals_roi_align_inside_the_map_and_fades_outside():
+    from torchvision.ops import roi_align
+
+    from sot.models.heads.iou_net import pool_boxes
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 15, 15, generator=g)
+    ctr, wh = torch.rand(3, 7, 2, generator=g) * 40 + 44, torch.rand(3, 7, 2, generator=g) * 30 + 8
+    boxes = torch.cat([ctr - wh / 2, ctr + wh / 2], -1)  # inside the 120 px the 15 cells of stride 8 cover
+    rois = torch.cat([torch.arange(3.0).repeat_interleave(7)[:, None], boxes.reshape(-1, 4)], 1)
+    ref = roi_align(x, rois, 5, spatial_scale=1 / 8, sampling_ratio=2, aligned=True)
+    out = pool_boxes(x, boxes, 5, 8)
+    assert out.shape == (21, 5, 5, 5)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    # a box wholly beyond the map pools zeros (roi_align would repeat the border cells there)
+    far = torch.tensor([[[200.0, 200.0, 240.0, 230.0]]])
+    assert pool_boxes(torch.ones(1, 2, 15, 15), far, 3, 8).abs().max() == 0
+    # gradients reach the map
+    xg = x.clone().requires_grad_()
+    pool_boxes(xg, boxes, 5, 8).sum().backward()
+    assert xg.grad.abs().sum() > 0
+
+
 def test_iou_branch_learns_which_box_fits():
     """On maps where the object is a block of one feature, a few hundred steps teach the branch to rate the
     object's own box above boxes 40% too large or too small."""

@@ -13,27 +13,54 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.ops import roi_align
 
 from sot.models.heads.ban import BANHead
 from sot.models.heads.box_maps import conv_bn_relu
 from sot.utils.boxes import box_iou_xywh, cxcywh_to_xyxy, xywh_to_cxcywh, xyxy_to_xywh
 
-__all__ = ["IoUPredictor", "BANIoUHead", "jitter_boxes"]
+__all__ = ["IoUPredictor", "BANIoUHead", "jitter_boxes", "pool_boxes"]
+
+
+def pool_boxes(x: Tensor, boxes: Tensor, pool: int, stride: float, samples: int = 2) -> Tensor:
+    """Average-pools each box of ``boxes`` ``(B, P, 4)`` ``[x1, y1, x2, y2]`` (crop px) from the maps ``x``
+    ``(B, C, H, W)`` into ``pool x pool`` bins: ``(B * P, C, pool, pool)``.
+
+    The values of ``torchvision.ops.roi_align(..., aligned=True, sampling_ratio=samples)``: the mean of
+    ``samples x samples`` bilinear samples per bin, except that samples beyond the map fade to zero (as
+    ``grid_sample``'s zero padding) instead of repeating its border. Bilinear sampling is separable, so each
+    box is two small weight matrices, ``(pool, H)`` and ``(pool, W)``, applied with two batched products: about
+    ten times faster than ``roi_align`` forward and backward on the CPU, where its backward is a scatter loop.
+    Computed in float32 (under autocast too).
+    """
+    B, P = boxes.shape[:2]
+    H, W = x.shape[-2:]
+    n = pool * samples
+    t = (torch.arange(n, device=x.device, dtype=torch.float32) + 0.5) / n
+    b = boxes.float() / stride - 0.5  # map coordinates of the box edges (cell centres at integers)
+
+    def weights(lo: Tensor, hi: Tensor, size: int) -> Tensor:  # (B, P, pool, size): mean of the bilinear hats
+        s = lo[..., None] + (hi - lo)[..., None] * t
+        w = (1 - (s[..., None] - torch.arange(size, device=x.device, dtype=torch.float32)).abs()).clamp(min=0)
+        return w.reshape(B, P, pool, samples, size).mean(3)
+
+    with torch.autocast(x.device.type, enabled=False):  # float32, as roi_align's autocast rule has it
+        wy, wx = weights(b[..., 1], b[..., 3], H), weights(b[..., 0], b[..., 2], W)
+        rows = torch.einsum("bpih,bchw->bpciw", wy, x.float())
+        return torch.einsum("bpciw,bpjw->bpcij", rows, wx).reshape(B * P, x.shape[1], pool, pool)
 
 
 class IoUPredictor(nn.Module):
     """Predicts the IoU of boxes in the search crop with the template's object.
 
     The template map's centre (where the object lies) is pooled into a channel modulation vector; each candidate
-    box is pooled from the search map with ``roi_align`` (``pool x pool``), multiplied by that vector, and mapped
+    box is pooled from the search map (:func:`pool_boxes`, ``pool x pool``), multiplied by that vector, and mapped
     to one IoU estimate by a conv over the pooled cells and a linear layer (ATOM's modulation scheme).
 
     Args:
         in_channels: width of the template and search maps.
         stride: the maps' stride in crop px.
         hidden: width of the pooled features.
-        pool: ``roi_align`` output side.
+        pool: side of the pooled grid per box.
     """
 
     def __init__(self, in_channels: int, stride: float, hidden: int = 64, pool: int = 5):
@@ -54,9 +81,7 @@ class IoUPredictor(nn.Module):
     def forward(self, mod: Tensor, x: Tensor, boxes: Tensor) -> Tensor:
         """IoU estimates ``(B, P)`` of ``boxes`` ``(B, P, 4)`` ``[x1, y1, x2, y2]`` in crop px."""
         B, P = boxes.shape[:2]
-        idx = torch.arange(B, device=boxes.device, dtype=boxes.dtype).repeat_interleave(P)[:, None]
-        rois = torch.cat([idx, boxes.reshape(-1, 4)], dim=1).to(x.dtype)  # (B * P, 5): crop index, box
-        f = roi_align(x, rois, self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
+        f = pool_boxes(x, boxes, self.pool, self.stride)
         f = f * mod.repeat_interleave(P, 0)[:, :, None, None]
         return self.fc(f).reshape(B, P)
 
