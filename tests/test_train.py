@@ -78,6 +78,13 @@ def test_incompatible_parts_fail_at_build_naming_them(tmp_path):
         train(cfg, tmp_path / "run")
 
 
+def test_tracker_setting_the_model_cannot_serve_fails_before_training(tmp_path):
+    cfg = smoke_cfg(tmp_path, "head=ban", "tracker/refine=iou")  # a refinement that needs the IoU branch
+    with pytest.raises(Exception, match="IoU branch.*BANHead"):
+        train(cfg, tmp_path / "run")
+    assert not list((tmp_path / "run").rglob("*.pt"))  # refused before a step was taken
+
+
 def test_loader_workers_after_generating_data_in_process(tmp_path):
     """Generating the synthetic set starts OpenCV's thread pool; forked loader workers must not hang on it."""
     import os

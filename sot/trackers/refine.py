@@ -23,9 +23,12 @@ class IoURefiner:
         shift: largest centre move, in units of ``sqrt(w h)``.
         shifts: centre moves per axis (1: the centre is kept).
         topk: candidates averaged.
+        require: with a head that has no IoU branch, True refuses to build the tracker; False lets the tracker run
+            without the refinement (so that a recipe can turn it on for the heads that have the branch).
     """
 
-    def __init__(self, span: float = 0.15, sizes: int = 5, shift: float = 0.05, shifts: int = 3, topk: int = 3):
+    def __init__(self, span: float = 0.15, sizes: int = 5, shift: float = 0.05, shifts: int = 3, topk: int = 3,
+                 require: bool = True):
         if not (span >= 0 and shift >= 0 and sizes >= 1 and shifts >= 1 and topk >= 1):
             raise ValueError(f"refine needs span >= 0, shift >= 0, sizes >= 1, shifts >= 1, topk >= 1; got {span}, "
                              f"{shift}, {sizes}, {shifts}, {topk}")
@@ -34,12 +37,17 @@ class IoURefiner:
         fw, fh, dx, dy = np.meshgrid(factors, factors, moves, moves, indexing="ij")
         self.grid = np.stack([dx.ravel(), dy.ravel(), fw.ravel(), fh.ravel()], 1)  # (M, 4) moves and factors
         self.topk = min(int(topk), len(self.grid))
+        self.require = bool(require)
 
-    @staticmethod
-    def check_head(head) -> None:
-        if not callable(getattr(head, "predict_iou", None)):
+    def applies_to(self, head) -> bool:
+        """Whether ``head`` has the IoU branch; if not, raises where ``require`` is set."""
+        if callable(getattr(head, "predict_iou", None)):
+            return True
+        if self.require:
             raise ValueError(f"tracker.refine needs a head with an IoU branch (predict_iou, e.g. head=ban_iou); "
-                             f"{type(head).__name__} has none")
+                             f"{type(head).__name__} has none (tracker/refine=iou_optional runs such heads "
+                             "without the refinement)")
+        return False
 
     def __call__(self, head, outputs: dict, k: int, box: np.ndarray) -> np.ndarray:
         """The refined ``[cx, cy, w, h]`` of ``box`` (crop px of crop ``k`` of ``outputs``)."""

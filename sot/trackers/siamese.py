@@ -100,8 +100,8 @@ class SiameseTracker:
             if part is not None and getattr(self.model, "one_stream", False):
                 raise ValueError(f"tracker.{name} needs a two-stream model (template and search embedded apart); "
                                  "this backbone is one-stream")
-        if refine is not None:
-            refine.check_head(self.model.head)
+        if refine is not None and not refine.applies_to(self.model.head):
+            refine = None  # an optional refinement, and this head has no IoU branch
         self.online, self.color, self.finetune, self.refine = online, color, finetune, refine
 
     # ---- crops ----

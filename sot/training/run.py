@@ -22,6 +22,7 @@ from sot.training.freeze import FreezePlan, ever_trainable
 from sot.training.loggers import JSONLLogger
 from sot.training.optim import build_optimizer, build_scheduler
 from sot.training.trainer import CheckpointHook, EpochCallbackHook, LoggerHook, Trainer, normalize_amp
+from sot.trackers.build import build_tracker
 from sot.training.validate import is_test_split, per_sequence_table, track_and_score
 from sot.utils.runtime import import_modules, keep_freed_memory, resolve_device, seed_everything
 
@@ -146,6 +147,9 @@ def _train(cfg: DictConfig, run_dir: Path, env: D.DistEnv, device: torch.device,
 
     model = build_model(cfg.backbone, cfg.neck, cfg.head).to(device)
     check_shapes(model, cfg.data.template_size, cfg.data.search_size, parts_name(cfg.backbone, cfg.neck, cfg.head))
+    if cfg.get("score_after_training", True) or cfg.get("score_val") or cfg.get("val_interval"):
+        build_tracker(model, cfg.tracker)  # a tracker setting the model cannot serve fails now, not after training
+        model.train()
     if cfg.get("init_weights"):
         load_init_weights(model, cfg.init_weights)
     plan = FreezePlan(model, trainable=cfg.get("trainable"), schedule=cfg.get("freeze"))

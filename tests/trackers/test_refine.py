@@ -42,6 +42,19 @@ def test_refiner_needs_an_iou_branch():
         IoURefiner(topk=0)
 
 
+def test_optional_refinement_runs_heads_without_the_branch_unrefined():
+    """The main recipe's tracker/refine=iou_optional: head=ban_iou is refined, any other head tracks without it."""
+    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban", "tracker/refine=iou_optional"])
+    assert cfg.tracker.refine.require is False and cfg.tracker.refine.span == 0.15  # iou.yaml's settings
+    tracker = build_tracker(tiny_model(cfg), cfg.tracker)
+    assert tracker.refine is None
+    frames, boxes = moving_square(n=3)
+    tracker.init(frames[0], boxes[0])
+    assert np.all(np.isfinite(tracker.track(frames[1])[0]))
+    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban_iou", "tracker/refine=iou_optional"])
+    assert isinstance(build_tracker(tiny_model(cfg), cfg.tracker).refine, IoURefiner)
+
+
 def test_tracker_with_iou_head_and_refinement_runs():
     cfg = compose_train(["debug=smoke", "device=cpu", "head=ban_iou", "tracker/refine=iou"])
     tracker = build_tracker(tiny_model(cfg), cfg.tracker)
