@@ -48,8 +48,10 @@ def test_workers_give_the_same_batches_as_the_main_process(smoke):
 # BatchNorm in eval mode and no random anchor subsampling: the loss of a batch is then the mean of its
 # samples' losses, so the 2-rank run and the 1-process run at the same global batch must agree to rounding.
 # 2 epochs with the backbone frozen in the first (DDP is rebuilt when it unfreezes), gradient accumulation
-# over 2 batches (no_sync) and an EMA: 16 pairs = 4 optimizer steps of 4 pairs per epoch.
-COMMON = ["data.train.pairs_per_epoch=16", "optim=sgd", "head.num_samples=100000", "epochs=2", "accum_steps=2",
+# over 2 batches (no_sync) and an EMA: 16 pairs = 4 optimizer steps of 4 pairs per epoch. The ban head, whose loss
+# is a fixed function of the batch (ban_iou, the main recipe's, draws random proposals for its IoU branch).
+COMMON = ["head=ban", "data.train.pairs_per_epoch=16", "optim=sgd", "head.num_samples=100000", "epochs=2",
+          "accum_steps=2",
           "freeze=[{prefixes:[backbone.],until_epoch:1}]", "ema.enabled=true"]
 
 
