@@ -15,6 +15,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sot.models.builder import build_model, check_shapes, parts_name
+from sot.trackers.build import build_tracker
 from sot.training import distributed as D
 from sot.training.checkpoint import find_resume, load_checkpoint, load_model_state, save_checkpoint
 from sot.training.data import EpochLoaders
@@ -22,7 +23,6 @@ from sot.training.freeze import FreezePlan, ever_trainable
 from sot.training.loggers import JSONLLogger
 from sot.training.optim import build_optimizer, build_scheduler
 from sot.training.trainer import CheckpointHook, EpochCallbackHook, LoggerHook, Trainer, normalize_amp
-from sot.trackers.build import build_tracker
 from sot.training.validate import is_test_split, per_sequence_table, track_and_score
 from sot.utils.runtime import import_modules, keep_freed_memory, resolve_device, seed_everything
 
