@@ -100,8 +100,13 @@ class WandbLogger:
     def finish(self) -> None:
         run_dir = getattr(self.run, "dir", None)
         self.run.finish()
-        if self.mode == "offline" and run_dir:
-            print(f"wandb ran offline; upload with: wandb sync {Path(run_dir).parent}")
+        if self.mode == "offline":
+            # run.finish() leaves closing the run's transaction log (run-*.wandb, what `wandb sync` uploads) to
+            # the wandb service, which may not have written it yet when finish() returns (seen: the 7-byte header
+            # alone); shutting the service down waits for it, so the offline run is complete when training returns
+            self.wandb.teardown()
+            if run_dir:
+                print(f"wandb ran offline; upload with: wandb sync {Path(run_dir).parent}")
 
 
 class TensorBoardLogger:

@@ -26,6 +26,21 @@ def test_wandb_offline_writes_the_run(smoke, tmp_path, monkeypatch, capsys):
     assert any("val/auc" in r for r in rows) and any("train/lr" in r for r in rows)
 
 
+def test_wandb_offline_run_is_complete_when_finish_returns(tmp_path, monkeypatch):
+    # run.finish() alone returned before the wandb service had written the run's log (the 7-byte header only),
+    # typically for a run started right after a service restart: three runs in a row, each checked at once
+    from sot.training.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    for i in range(3):
+        logger = WandbLogger(tmp_path / f"run{i}", config={"marker": f"config_{i}"}, mode="offline")
+        logger.log({"train/loss": 1.0}, step=1)
+        logger.finish()
+        log = next((tmp_path / f"run{i}" / "wandb").glob("offline-run-*/run-*.wandb")).read_bytes()
+        assert f"config_{i}".encode() in log and b"train/loss" in log, (i, len(log))
+
+
 def test_tensorboard_logger(smoke, tmp_path):
     train(smoke("logger=tensorboard"), tmp_path / "run")
     events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
