@@ -194,6 +194,34 @@ def test_ban_iou_forward_loss_backward_and_per_crop_prediction():
         assert both.shape == (2, 3)
         assert torch.allclose(head.predict_iou(out, boxes, index=1), both[1], atol=1e-6)
 
+    with pytest.raises(ValueError, match="iou_loss"):
+        ban_iou(iou_loss="l2")
+
+
+def test_ban_iou_kl_loss_trains_the_branch():
+    head = ban_iou(iou_loss="kl")
+    z, x = feats(levels=1)
+    losses = head.loss(head(z, x), BOXES, torch.tensor([True, False]), 255)
+    assert torch.isfinite(losses["loss_iou"])
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.iou.parameters())
+    assert any(p.grad.abs().sum() > 0 for p in head.iou.parameters())
+
+
+def test_kl_box_loss_is_smallest_at_the_label_density():
+    """PrDiMP's KL loss, estimated on the proposals jitter_boxes draws, is minimised by scores equal to the label
+    density's log (any other shape of scores costs more)."""
+    from sot.models.heads.iou_net import box_offsets, jitter_boxes, kl_box_loss
+    g = torch.Generator().manual_seed(0)
+    props = jitter_boxes(BOXES, 4000, generator=g)
+    d = box_offsets(BOXES, props)
+    assert torch.allclose(box_offsets(BOXES, jitter_boxes(BOXES, 2, sigmas=(0.0,))), torch.zeros(2, 2, 4), atol=1e-6)
+    log_label = (-0.5 * (d / torch.tensor([0.05, 0.05, 0.1, 0.1])) ** 2).sum(-1)
+    best = kl_box_loss(log_label, d)
+    for other in (torch.zeros_like(log_label), 2 * log_label, 0.5 * log_label,
+                  log_label + torch.randn(log_label.shape, generator=g)):
+        assert (kl_box_loss(other, d) > best + 0.05).all()
+
 
 def test_jitter_boxes():
     from sot.models.heads.iou_net import jitter_boxes

@@ -7,6 +7,7 @@ has to make (it sees the object at nearly one size).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -16,9 +17,9 @@ from torch import Tensor
 
 from sot.models.heads.ban import BANHead
 from sot.models.heads.box_maps import conv_bn_relu
-from sot.utils.boxes import box_iou_xywh, cxcywh_to_xyxy, xywh_to_cxcywh, xyxy_to_xywh
+from sot.utils.boxes import box_iou_xywh, cxcywh_to_xyxy, xywh_to_cxcywh, xyxy_to_cxcywh, xyxy_to_xywh
 
-__all__ = ["IoUPredictor", "BANIoUHead", "jitter_boxes", "pool_boxes"]
+__all__ = ["IoUPredictor", "BANIoUHead", "jitter_boxes", "pool_boxes", "box_offsets", "kl_box_loss"]
 
 
 def pool_boxes(x: Tensor, boxes: Tensor, pool: int, stride: float, samples: int = 2) -> Tensor:
@@ -88,7 +89,10 @@ class IoUPredictor(nn.Module):
         return self.fc(f).reshape(B, P)
 
 
-def jitter_boxes(boxes: Tensor, num: int, sigmas: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
+PROPOSAL_SIGMAS = (0.05, 0.1, 0.2, 0.3)
+
+
+def jitter_boxes(boxes: Tensor, num: int, sigmas: Sequence[float] = PROPOSAL_SIGMAS,
                  generator: torch.Generator | None = None) -> Tensor:
     """``num`` proposals per ``[x, y, w, h]`` box ``(B, 4)`` -> ``(B, num, 4)`` ``[x1, y1, x2, y2]``: centre moved by
     ``N(0, s)`` box sides, each side scaled by ``exp(N(0, 2 s))``, ``s`` drawn per proposal from ``sigmas``."""
@@ -101,6 +105,33 @@ def jitter_boxes(boxes: Tensor, num: int, sigmas: Sequence[float] = (0.05, 0.1, 
     return cxcywh_to_xyxy(torch.cat([ctr, wh], dim=-1))
 
 
+def box_offsets(boxes: Tensor, props: Tensor) -> Tensor:
+    """Offsets ``(B, P, 4)`` of proposals ``(B, P, 4)`` ``[x1, y1, x2, y2]`` from ``[x, y, w, h]`` boxes ``(B, 4)``:
+    centre moves in box sides and log side ratios, the coordinates :func:`jitter_boxes` draws in."""
+    gt = xywh_to_cxcywh(boxes)[:, None]
+    p = xyxy_to_cxcywh(props)
+    return torch.cat([(p[..., :2] - gt[..., :2]) / gt[..., 2:], torch.log(p[..., 2:] / gt[..., 2:])], dim=-1)
+
+
+def _log_normal(d: Tensor, sd: Tensor) -> Tensor:
+    return (-0.5 * (d / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def kl_box_loss(scores: Tensor, offsets: Tensor, sigmas: Sequence[float] = PROPOSAL_SIGMAS,
+                label_sigma: Sequence[float] = (0.05, 0.05, 0.1, 0.1)) -> Tensor:
+    """PrDiMP's KL regression loss (Danelljan et al., CVPR 2020) per image ``(B,)``: ``scores`` ``(B, P)`` are
+    unnormalised log densities of the proposals with ``offsets`` ``(B, P, 4)`` (:func:`box_offsets`), which were
+    drawn by :func:`jitter_boxes` with ``sigmas``; the label density is a Gaussian around the true box with
+    ``label_sigma`` per offset. Monte-Carlo estimate of KL(label || softmax of the scores), up to a constant:
+    ``log mean(exp(s) / q) - mean(p / q * s)``, with ``q`` the proposals' mixture density."""
+    sig = torch.as_tensor(sigmas, dtype=offsets.dtype, device=offsets.device)
+    sd = torch.stack([sig, sig, 2 * sig, 2 * sig], dim=-1)  # jitter_boxes' deviations per mixture component
+    log_q = torch.logsumexp(_log_normal(offsets[..., None, :], sd), dim=-1) - math.log(len(sigmas))
+    log_p = _log_normal(offsets, torch.as_tensor(label_sigma, dtype=offsets.dtype, device=offsets.device))
+    return (torch.logsumexp(scores - log_q, dim=1) - math.log(scores.shape[1])
+            - (torch.exp(log_p - log_q) * scores).mean(1))
+
+
 class BANIoUHead(BANHead):
     """:class:`~sot.models.heads.ban.BANHead` plus an :class:`IoUPredictor` trained on jittered proposals.
 
@@ -110,15 +141,21 @@ class BANIoUHead(BANHead):
     Args (besides :class:`~sot.models.heads.ban.BANHead`'s):
         iou_hidden: width of the IoU branch.
         iou_proposals: proposals per positive pair in training.
-        iou_weight: weight of the IoU branch's squared-error loss.
+        iou_weight: weight of the IoU branch's loss.
+        iou_loss: ``mse``: the branch regresses each proposal's IoU with the true box (ATOM); ``kl``: its outputs
+            are scores trained as log densities of the box (PrDiMP's KL loss, :func:`kl_box_loss`). The tracker
+            uses only their ranking either way.
     """
 
     def __init__(self, in_channels: Sequence[int], in_strides: Sequence[int], cls_loss: nn.Module,
                  box_loss: nn.Module, iou_hidden: int = 64, iou_proposals: int = 16, iou_weight: float = 1.0,
-                 **kwargs):
+                 iou_loss: str = "mse", **kwargs):
         super().__init__(in_channels, in_strides, cls_loss, box_loss, **kwargs)
         self.iou = IoUPredictor(in_channels[-1], self.stride, iou_hidden)
         self.iou_proposals, self.iou_weight = int(iou_proposals), float(iou_weight)
+        if iou_loss not in ("mse", "kl"):
+            raise ValueError(f"ban_iou head: iou_loss must be 'mse' or 'kl', got {iou_loss!r}")
+        self.iou_loss = iou_loss
 
     def forward(self, z_feats: list[Tensor], x_feats: list[Tensor]) -> dict[str, Tensor]:
         out = super().forward(z_feats, x_feats)
@@ -126,8 +163,9 @@ class BANIoUHead(BANHead):
         return out
 
     def predict_iou(self, outputs: dict[str, Tensor], boxes: Tensor, index: int | None = None) -> Tensor:
-        """IoU estimates of ``[x1, y1, x2, y2]`` boxes in crop px: ``(B, P, 4)`` -> ``(B, P)``, one row per crop of
-        ``outputs``, or ``(P, 4)`` -> ``(P,)`` for crop ``index`` alone."""
+        """IoU estimates (``iou_loss="kl"``: scores, higher for a better fit) of ``[x1, y1, x2, y2]`` boxes in crop
+        px: ``(B, P, 4)`` -> ``(B, P)``, one row per crop of ``outputs``, or ``(P, 4)`` -> ``(P,)`` for crop ``index``
+        alone."""
         if index is None:
             return self.iou(outputs["iou_mod"], outputs["iou_x"], boxes)
         sl = slice(index, index + 1)
@@ -136,8 +174,13 @@ class BANIoUHead(BANHead):
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
         losses = super().loss(outputs, boxes, positive, search_size)
         props = jitter_boxes(boxes.float(), self.iou_proposals)
-        target = box_iou_xywh(boxes.float()[:, None].expand_as(props), xyxy_to_xywh(props))
         pred = self.predict_iou(outputs, props).float()
+        if self.iou_loss == "kl":
+            wb = positive.float()
+            kl = kl_box_loss(pred, box_offsets(boxes.float(), props))
+            losses["loss_iou"] = self.iou_weight * (kl * wb).sum() / wb.sum().clamp(min=1)
+            return losses
+        target = box_iou_xywh(boxes.float()[:, None].expand_as(props), xyxy_to_xywh(props))
         w = positive.float()[:, None].expand_as(pred)
         losses["loss_iou"] = self.iou_weight * (F.mse_loss(pred, target, reduction="none") * w).sum() / (
             w.sum().clamp(min=1))
