@@ -198,6 +198,35 @@ def test_ban_iou_forward_loss_backward_and_per_crop_prediction():
         ban_iou(iou_loss="l2")
 
 
+def test_ban_iou_finer_levels_feed_only_the_iou_branch():
+    """Levels at a finer stride (first in the list) go to the IoU branch beside the coarsest level; the BAN part
+    sees the coarse level alone, so its outputs do not depend on the fine maps and the branch's do."""
+    from sot.models.heads.iou_net import BANIoUHead
+    head = BANIoUHead([12, 16], [4, 8], CrossEntropyLoss(use_sigmoid=False), GIoULoss(), iou_hidden=8,
+                      iou_fine_hidden=4)
+    assert len(head.cls) == 1 and head.stride == 8
+    torch.manual_seed(0)
+    z = [torch.randn(2, 12, 14, 14), torch.randn(2, 16, 7, 7)]
+    x = [torch.randn(2, 12, 62, 62), torch.randn(2, 16, 31, 31)]
+    out = head(z, x)
+    assert out["iou_x0"].shape == (2, 4, 62, 62) and out["iou_x1"].shape == (2, 8, 31, 31)
+    losses = head.loss(out, BOXES, torch.tensor([True, True]), 255)
+    sum(losses.values()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.iou.x_convs[0].parameters())
+    head.eval()
+    boxes = torch.tensor([[60.0, 70.0, 120.0, 110.0], [80.0, 80.0, 150.0, 140.0]])
+    with torch.no_grad():
+        out = head(z, x)
+        x2 = [x[0] + torch.randn_like(x[0]), x[1]]
+        out2 = head(z, x2)
+        assert torch.equal(out["cls"], out2["cls"]) and torch.equal(out["loc"], out2["loc"])
+        assert not torch.allclose(head.predict_iou(out, boxes, index=0), head.predict_iou(out2, boxes, index=0))
+        assert torch.allclose(head.predict_iou(out, boxes, index=1), head.predict_iou(out, boxes.expand(2, 2, 4))[1],
+                              atol=1e-6)
+    with pytest.raises(IncompatiblePartsError, match=r"finer levels first.*\[8, 4\]"):
+        BANIoUHead([16, 12], [8, 4], CrossEntropyLoss(use_sigmoid=False), GIoULoss())
+
+
 def test_ban_iou_kl_loss_trains_the_branch():
     head = ban_iou(iou_loss="kl")
     z, x = feats(levels=1)

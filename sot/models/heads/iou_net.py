@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sot.models.heads.ban import BANHead
+from sot.models.errors import IncompatiblePartsError
 from sot.models.heads.box_maps import conv_bn_relu
 from sot.utils.boxes import box_iou_xywh, cxcywh_to_xyxy, xywh_to_cxcywh, xyxy_to_cxcywh, xyxy_to_xywh
 
@@ -53,40 +54,73 @@ def pool_boxes(x: Tensor, boxes: Tensor, pool: int, stride: float, samples: int 
 class IoUPredictor(nn.Module):
     """Predicts the IoU of boxes in the search crop with the template's object.
 
-    The template map's centre (where the object lies) is pooled into a channel modulation vector; each candidate
-    box is pooled from the search map (:func:`pool_boxes`, ``pool x pool``), multiplied by that vector, and mapped
-    to one IoU estimate by two linear layers over the pooled cells (ATOM's modulation scheme).
+    Per feature level, the template map's centre (where the object lies) is pooled into a channel modulation
+    vector; each candidate box is pooled from that level's search map (:func:`pool_boxes`, ``pool x pool``) and
+    multiplied by the vector; the levels' pooled cells are concatenated and mapped to one IoU estimate by two
+    linear layers (ATOM's modulation scheme; ATOM pools two levels too, its backbone's strides 8 and 16).
 
     Args:
-        in_channels: width of the template and search maps.
-        stride: the maps' stride in crop px.
-        hidden: width of the pooled features.
+        in_channels: width of the template and search maps, one per level (or an int: one level).
+        stride: the maps' strides in crop px, one per level (or a number); the last level is the coarsest.
+        hidden: width of the last level's pooled features.
         pool: side of the pooled grid per box.
+        fine_hidden: width of the pooled features of the other (finer) levels: their maps are larger, so a
+            narrow width keeps pooling them cheap.
     """
 
-    def __init__(self, in_channels: int, stride: float, hidden: int = 64, pool: int = 5):
+    def __init__(self, in_channels: Sequence[int] | int, stride: Sequence[float] | float, hidden: int = 64,
+                 pool: int = 5, fine_hidden: int = 16):
         super().__init__()
-        self.stride, self.pool = float(stride), int(pool)
-        self.z_conv = conv_bn_relu(in_channels, hidden)
-        self.x_conv = conv_bn_relu(in_channels, hidden)
+        in_channels = [in_channels] if isinstance(in_channels, int) else list(in_channels)
+        strides = [stride] if isinstance(stride, (int, float)) else list(stride)
+        if len(strides) != len(in_channels):
+            raise ValueError(f"IoUPredictor: {len(in_channels)} channel counts but {len(strides)} strides")
+        self.strides, self.pool = [float(s) for s in strides], int(pool)
+        self.stride = self.strides[-1]
+        if len(in_channels) == 1:  # one level: the module names of checkpoints from before the finer levels
+            self.z_conv = conv_bn_relu(in_channels[0], hidden)
+            self.x_conv = conv_bn_relu(in_channels[0], hidden)
+            widths = [hidden]
+        else:
+            widths = [int(fine_hidden)] * (len(in_channels) - 1) + [hidden]
+            self.z_convs = nn.ModuleList(conv_bn_relu(c, w) for c, w in zip(in_channels, widths))
+            self.x_convs = nn.ModuleList(conv_bn_relu(c, w) for c, w in zip(in_channels, widths))
         # a linear layer over the flattened pooled cells (a pool x pool convolution without padding, as a matrix
         # product: the CPU's convolution kernels take ~15x longer on these 1-cell outputs)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(hidden * pool * pool, 2 * hidden), nn.ReLU(inplace=True),
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(sum(widths) * pool * pool, 2 * hidden), nn.ReLU(inplace=True),
                                 nn.Linear(2 * hidden, 1))
 
-    def embed(self, z: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, hidden)`` modulation vectors and ``(B, hidden, H, W)`` search maps."""
-        z = self.z_conv(z)
-        h, w = z.shape[-2:]
-        c = z[..., h // 2 - h // 4: h // 2 + h // 4 + 1, w // 2 - w // 4: w // 2 + w // 4 + 1]
-        return c.mean((-2, -1)), self.x_conv(x)
+    def _convs(self):
+        if hasattr(self, "z_conv"):
+            return [self.z_conv], [self.x_conv]
+        return list(self.z_convs), list(self.x_convs)
 
-    def forward(self, mod: Tensor, x: Tensor, boxes: Tensor) -> Tensor:
+    def embed(self, z: list[Tensor] | Tensor, x: list[Tensor] | Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """Per level, ``(B, hidden)`` modulation vectors and ``(B, hidden, H, W)`` search maps. The modulation
+        window is the coarsest level's centre ``2 (h // 4) + 1`` cells, the same crop px at every level."""
+        z = [z] if isinstance(z, Tensor) else list(z)
+        x = [x] if isinstance(x, Tensor) else list(x)
+        zc, xc = self._convs()
+        zs = [m(f) for m, f in zip(zc, z)]
+        hc = zs[-1].shape[-2]
+        extent = (2 * (hc // 4) + 1) * self.stride  # window side in crop px
+        mods = []
+        for f, s in zip(zs, self.strides):
+            h, w = f.shape[-2:]
+            k = int(round(extent / s))
+            k = min(k + 1 - k % 2, h - 1 + h % 2, w - 1 + w % 2)  # odd, within the map
+            t, l = h // 2 - k // 2, w // 2 - k // 2
+            mods.append(f[..., t:t + k, l:l + k].mean((-2, -1)))
+        return mods, [m(f) for m, f in zip(xc, x)]
+
+    def forward(self, mod: list[Tensor], x: list[Tensor], boxes: Tensor) -> Tensor:
         """IoU estimates ``(B, P)`` of ``boxes`` ``(B, P, 4)`` ``[x1, y1, x2, y2]`` in crop px."""
         B, P = boxes.shape[:2]
-        f = pool_boxes(x, boxes, self.pool, self.stride)
-        f = f * mod.repeat_interleave(P, 0)[:, :, None, None]
-        return self.fc(f).reshape(B, P)
+        fs = []
+        for m, f, s in zip(mod, x, self.strides):
+            p = pool_boxes(f, boxes, self.pool, s)
+            fs.append(p * m.repeat_interleave(P, 0)[:, :, None, None])
+        return self.fc(torch.cat(fs, 1) if len(fs) > 1 else fs[0]).reshape(B, P)
 
 
 PROPOSAL_SIGMAS = (0.05, 0.1, 0.2, 0.3)
@@ -138,8 +172,15 @@ class BANIoUHead(BANHead):
     The box is still decoded by the BAN head; a tracker may then pick among candidate boxes around it the ones
     the IoU branch rates best (``SiameseTracker(refine=IoURefiner(...))``, ``tracker/refine=iou``).
 
+    Feature levels: the BAN part fuses the levels at the coarsest stride (one stride, as
+    :class:`~sot.models.heads.ban.BANHead`); levels at finer strides, which must come first, feed only the IoU
+    branch, which pools them beside the last level (e.g. ResNet-18's ``layer1`` at stride 4 with ``layer2`` at
+    stride 8: ``backbone=resnet18_layer12``). A finer map resolves a small target's extent better: with the main
+    recipe's ~28 px targets, a stride-8 box spans ~3.5 cells.
+
     Args (besides :class:`~sot.models.heads.ban.BANHead`'s):
         iou_hidden: width of the IoU branch.
+        iou_fine_hidden: width of the IoU branch's features of the finer levels.
         iou_proposals: proposals per positive pair in training.
         iou_weight: weight of the IoU branch's loss.
         iou_loss: ``mse``: the branch regresses each proposal's IoU with the true box (ATOM); ``kl``: its outputs
@@ -148,28 +189,43 @@ class BANIoUHead(BANHead):
     """
 
     def __init__(self, in_channels: Sequence[int], in_strides: Sequence[int], cls_loss: nn.Module,
-                 box_loss: nn.Module, iou_hidden: int = 64, iou_proposals: int = 16, iou_weight: float = 1.0,
-                 iou_loss: str = "mse", **kwargs):
-        super().__init__(in_channels, in_strides, cls_loss, box_loss, **kwargs)
-        self.iou = IoUPredictor(in_channels[-1], self.stride, iou_hidden)
+                 box_loss: nn.Module, iou_hidden: int = 64, iou_fine_hidden: int = 16, iou_proposals: int = 16,
+                 iou_weight: float = 1.0, iou_loss: str = "mse", **kwargs):
+        strides = [int(v) for v in in_strides]
+        n_fine = sum(v < max(strides) for v in strides)
+        if strides[:n_fine] != sorted(strides[:n_fine]) or any(v != max(strides) for v in strides[n_fine:]):
+            raise IncompatiblePartsError(
+                f"head 'ban_iou' fuses the levels at the coarsest stride and gives finer levels to its IoU branch; "
+                f"it needs the finer levels first, in increasing stride, then the coarsest ones, but the backbone + "
+                f"neck give strides {strides}")
+        super().__init__(list(in_channels[n_fine:]), strides[n_fine:], cls_loss, box_loss, **kwargs)
+        self.n_fine = n_fine
+        self.iou = IoUPredictor(list(in_channels[:n_fine]) + [in_channels[-1]], strides[:n_fine] + [strides[-1]],
+                                iou_hidden, fine_hidden=iou_fine_hidden)
         self.iou_proposals, self.iou_weight = int(iou_proposals), float(iou_weight)
         if iou_loss not in ("mse", "kl"):
             raise ValueError(f"ban_iou head: iou_loss must be 'mse' or 'kl', got {iou_loss!r}")
         self.iou_loss = iou_loss
 
     def forward(self, z_feats: list[Tensor], x_feats: list[Tensor]) -> dict[str, Tensor]:
-        out = super().forward(z_feats, x_feats)
-        out["iou_mod"], out["iou_x"] = self.iou.embed(z_feats[-1], x_feats[-1])
+        k = self.n_fine
+        out = super().forward(z_feats[k:], x_feats[k:])
+        mods, xs = self.iou.embed(z_feats[:k] + z_feats[-1:], x_feats[:k] + x_feats[-1:])
+        for j, (m, f) in enumerate(zip(mods, xs)):  # per IoU level j: modulation vectors, search maps
+            out[f"iou_mod{j}"], out[f"iou_x{j}"] = m, f
         return out
+
+    def _iou_inputs(self, outputs: dict[str, Tensor], sl: slice = slice(None)) -> tuple[list[Tensor], list[Tensor]]:
+        n = self.n_fine + 1
+        return [outputs[f"iou_mod{j}"][sl] for j in range(n)], [outputs[f"iou_x{j}"][sl] for j in range(n)]
 
     def predict_iou(self, outputs: dict[str, Tensor], boxes: Tensor, index: int | None = None) -> Tensor:
         """IoU estimates (``iou_loss="kl"``: scores, higher for a better fit) of ``[x1, y1, x2, y2]`` boxes in crop
         px: ``(B, P, 4)`` -> ``(B, P)``, one row per crop of ``outputs``, or ``(P, 4)`` -> ``(P,)`` for crop ``index``
         alone."""
         if index is None:
-            return self.iou(outputs["iou_mod"], outputs["iou_x"], boxes)
-        sl = slice(index, index + 1)
-        return self.iou(outputs["iou_mod"][sl], outputs["iou_x"][sl], boxes[None])[0]
+            return self.iou(*self._iou_inputs(outputs), boxes)
+        return self.iou(*self._iou_inputs(outputs, slice(index, index + 1)), boxes[None])[0]
 
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
         losses = super().loss(outputs, boxes, positive, search_size)
