@@ -78,8 +78,18 @@ def test_incompatible_parts_fail_at_build_naming_them(tmp_path):
         train(cfg, tmp_path / "run")
 
 
+def test_main_recipe_head_swap_names_the_backbone_to_use(tmp_path):
+    """The main recipe's backbone gives layer1 (stride 4) for ban_iou's IoU branch; a head that fuses one stride
+    is refused before training, with the backbone that fits it."""
+    from sot.models.errors import IncompatiblePartsError
+    cfg = smoke_cfg(tmp_path, "head=ban")
+    with pytest.raises(IncompatiblePartsError, match=r"strides \[4, 8\].*backbone=resnet18_layer2"):
+        train(cfg, tmp_path / "run")
+    assert not list((tmp_path / "run").rglob("*.pt"))
+
+
 def test_tracker_setting_the_model_cannot_serve_fails_before_training(tmp_path):
-    cfg = smoke_cfg(tmp_path, "head=ban", "tracker/refine=iou")  # a refinement that needs the IoU branch
+    cfg = smoke_cfg(tmp_path, "head=ban", "backbone=resnet18_layer2", "tracker/refine=iou")  # a refinement that needs the IoU branch
     with pytest.raises(Exception, match="IoU branch.*BANHead"):
         train(cfg, tmp_path / "run")
     assert not list((tmp_path / "run").rglob("*.pt"))  # refused before a step was taken

@@ -35,7 +35,7 @@ def test_refiner_moves_the_box_to_the_best_rated_candidates():
 
 
 def test_refiner_needs_an_iou_branch():
-    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban", "tracker/refine=iou"])
+    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban", "backbone=resnet18_layer2", "tracker/refine=iou"])
     with pytest.raises(Exception, match="IoU branch.*BANHead"):  # hydra wraps the ValueError
         build_tracker(tiny_model(cfg), cfg.tracker)
     with pytest.raises(ValueError, match="topk"):
@@ -44,7 +44,7 @@ def test_refiner_needs_an_iou_branch():
 
 def test_optional_refinement_runs_heads_without_the_branch_unrefined():
     """The main recipe's tracker/refine=iou_optional: head=ban_iou is refined, any other head tracks without it."""
-    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban", "tracker/refine=iou_optional"])
+    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban", "backbone=resnet18_layer2", "tracker/refine=iou_optional"])
     assert cfg.tracker.refine.require is False and cfg.tracker.refine.span == 0.15  # iou.yaml's settings
     tracker = build_tracker(tiny_model(cfg), cfg.tracker)
     assert tracker.refine is None

@@ -18,6 +18,8 @@ def check_single_stride(head: str, in_strides: Sequence[int], expected: int | No
             f"but the backbone + neck give strides {list(in_strides)}. Use a backbone with dilated stages "
             f"(e.g. backbone=resnet18, siamrpn_dilation) or a neck that keeps one stride (channel_mapper, adjust), "
             f"or select one level with backbone.out_indices."
+            + (" (The main recipe's backbone=resnet18_layer12 adds layer1 at stride 4 for the ban_iou head's IoU "
+               "branch; with another head use backbone=resnet18_layer2.)" if strides[:2] == [4, 8] else "")
         )
     if expected is not None and strides[0] != expected:
         raise IncompatiblePartsError(
