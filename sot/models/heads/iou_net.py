@@ -15,8 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from sot.models.heads.ban import BANHead
 from sot.models.errors import IncompatiblePartsError
+from sot.models.heads.ban import BANHead
 from sot.models.heads.box_maps import conv_bn_relu
 from sot.utils.boxes import box_iou_xywh, cxcywh_to_xyxy, xywh_to_cxcywh, xyxy_to_cxcywh, xyxy_to_xywh
 
@@ -90,7 +90,7 @@ class IoUPredictor(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(sum(widths) * pool * pool, 2 * hidden), nn.ReLU(inplace=True),
                                 nn.Linear(2 * hidden, 1))
 
-    def _convs(self):
+    def _convs(self) -> tuple[list[nn.Module], list[nn.Module]]:
         if hasattr(self, "z_conv"):
             return [self.z_conv], [self.x_conv]
         return list(self.z_convs), list(self.x_convs)
