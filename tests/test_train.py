@@ -89,7 +89,8 @@ def test_main_recipe_head_swap_names_the_backbone_to_use(tmp_path):
 
 
 def test_tracker_setting_the_model_cannot_serve_fails_before_training(tmp_path):
-    cfg = smoke_cfg(tmp_path, "head=ban", "backbone=resnet18_layer2", "tracker/refine=iou")  # a refinement that needs the IoU branch
+    # a refinement that needs the IoU branch, on a head without it
+    cfg = smoke_cfg(tmp_path, "head=ban", "backbone=resnet18_layer2", "tracker/refine=iou")
     with pytest.raises(Exception, match="IoU branch.*BANHead"):
         train(cfg, tmp_path / "run")
     assert not list((tmp_path / "run").rglob("*.pt"))  # refused before a step was taken

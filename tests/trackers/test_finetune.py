@@ -15,6 +15,10 @@ def head_state(head):
     return {k: v.clone() for k, v in head.state_dict().items()}
 
 
+# the plain SiamBAN head; it needs a one-level backbone (the main recipe's gives layer1 too, for ban_iou)
+BAN = ("head=ban", "backbone=resnet18_layer2")
+
+
 def smoke_tracker(*overrides, **tracker_overrides):
     cfg = compose_train(["debug=smoke", "device=cpu", "tracker/finetune=first_frame", *overrides])
     model = tiny_model(cfg)
@@ -53,8 +57,8 @@ def test_init_tunes_a_copy_of_the_head_for_the_sequence():
 def test_tracking_uses_the_tuned_head():
     """Without the online filter the tracker normally runs model.forward_search; with a tuned head it must
     run that head, so its output differs from the untuned tracker's on the same frames."""
-    model, tuned = smoke_tracker("head=ban", "backbone=resnet18_layer2", "tracker.online=null", **{"finetune.steps": 10, "finetune.lr": 1e-2})
-    plain = build_tracker(model, compose_train(["debug=smoke", "device=cpu", "head=ban", "backbone=resnet18_layer2", "tracker.online=null"]).tracker)
+    model, tuned = smoke_tracker(*BAN, "tracker.online=null", **{"finetune.steps": 10, "finetune.lr": 1e-2})
+    plain = build_tracker(model, compose_train(["debug=smoke", "device=cpu", *BAN, "tracker.online=null"]).tracker)
     frames, boxes = moving_square(n=3)
     tuned.init(frames[0], boxes[0])
     plain.init(frames[0], boxes[0])
@@ -64,7 +68,7 @@ def test_tracking_uses_the_tuned_head():
 
 
 def test_box_only_leaves_the_classification_branch():
-    model, tracker = smoke_tracker("head=ban", "backbone=resnet18_layer2", **{"finetune.steps": 3, "finetune.params": "box"})
+    model, tracker = smoke_tracker(*BAN, **{"finetune.steps": 3, "finetune.params": "box"})
     trained = head_state(model.head)
     frames, boxes = moving_square(n=2)
     tracker.init(frames[0], boxes[0])
@@ -74,7 +78,7 @@ def test_box_only_leaves_the_classification_branch():
 
 
 def test_tuning_lowers_the_heads_loss_on_the_first_frame():
-    model, tracker = smoke_tracker("head=ban", "backbone=resnet18_layer2", **{"finetune.steps": 10, "finetune.lr": 1e-3})
+    model, tracker = smoke_tracker(*BAN, **{"finetune.steps": 10, "finetune.lr": 1e-3})
     tuner = tracker.finetune
     frames, boxes = moving_square(n=1)
     x, y, w, h = boxes[0]

@@ -44,7 +44,8 @@ def test_refiner_needs_an_iou_branch():
 
 def test_optional_refinement_runs_heads_without_the_branch_unrefined():
     """The main recipe's tracker/refine=iou_optional: head=ban_iou is refined, any other head tracks without it."""
-    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban", "backbone=resnet18_layer2", "tracker/refine=iou_optional"])
+    cfg = compose_train(["debug=smoke", "device=cpu", "head=ban", "backbone=resnet18_layer2",
+                         "tracker/refine=iou_optional"])
     assert cfg.tracker.refine.require is False and cfg.tracker.refine.span == 0.15  # iou.yaml's settings
     tracker = build_tracker(tiny_model(cfg), cfg.tracker)
     assert tracker.refine is None

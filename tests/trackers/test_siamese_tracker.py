@@ -25,7 +25,8 @@ def moving_square(n=6, W=160, H=120, size=24, step=6):
 @pytest.mark.parametrize("tracker_name", ["siamrpn", "siamfc"])
 def test_tracker_runs_and_stays_in_image(tracker_name):
     head = "rpn" if tracker_name == "siamrpn" else "siamfc"
-    cfg = compose_train([f"head={head}", "backbone=resnet18_layer2", f"tracker={tracker_name}", "debug=smoke", "device=cpu"])
+    cfg = compose_train([f"head={head}", "backbone=resnet18_layer2", f"tracker={tracker_name}", "debug=smoke",
+                         "device=cpu"])
     model = tiny_model(cfg)
     tracker = instantiate(cfg.tracker, model=model)
     frames, boxes = moving_square()

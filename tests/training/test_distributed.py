@@ -50,7 +50,8 @@ def test_workers_give_the_same_batches_as_the_main_process(smoke):
 # 2 epochs with the backbone frozen in the first (DDP is rebuilt when it unfreezes), gradient accumulation
 # over 2 batches (no_sync) and an EMA: 16 pairs = 4 optimizer steps of 4 pairs per epoch. The ban head, whose loss
 # is a fixed function of the batch (ban_iou, the main recipe's, draws random proposals for its IoU branch).
-COMMON = ["head=ban", "backbone=resnet18_layer2", "data.train.pairs_per_epoch=16", "optim=sgd", "head.num_samples=100000", "epochs=2",
+COMMON = ["head=ban", "backbone=resnet18_layer2", "data.train.pairs_per_epoch=16", "optim=sgd",
+          "head.num_samples=100000", "epochs=2",
           "accum_steps=2",
           "freeze=[{prefixes:[backbone.],until_epoch:1}]", "ema.enabled=true"]
 

@@ -59,7 +59,8 @@ def test_bf16_channels_last_and_accumulation_train_on_cpu(smoke, tmp_path):
 
 def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(smoke, tmp_path):
     # the ban head: its loss is a fixed function of the batch (ban_iou draws random proposals for its IoU branch)
-    common = ["head=ban", "backbone=resnet18_layer2", "data.train.pairs_per_epoch=16", "optim=sgd", "head.num_samples=100000", BN_EVAL]
+    common = ["head=ban", "backbone=resnet18_layer2", "data.train.pairs_per_epoch=16", "optim=sgd",
+              "head.num_samples=100000", BN_EVAL]
     train(smoke(*common, "batch_size=2", "accum_steps=2"), tmp_path / "accum")
     train(smoke(*common, "batch_size=4"), tmp_path / "big")
     a = load_checkpoint(tmp_path / "accum" / "checkpoints" / "last.pt")
