@@ -227,6 +227,36 @@ def test_ban_iou_finer_levels_feed_only_the_iou_branch():
         BANIoUHead([16, 12], [8, 4], CrossEntropyLoss(use_sigmoid=False), GIoULoss())
 
 
+def test_ban_iou_proposals_follow_iou_sigmas():
+    """With proposals jittered by a negligible scale, every proposal is the true box: the branch's training loss is
+    the squared error of its prediction on the true box against an IoU of 1."""
+    from sot.utils.boxes import cxcywh_to_xyxy, xywh_to_cxcywh
+    head = ban_iou(iou_sigmas=[1e-7], iou_proposals=4)
+    z, x = feats(levels=1)
+    out = head(z, x)
+    losses = head.loss(out, BOXES, torch.tensor([True, True]), 255)
+    pred = head.predict_iou(out, cxcywh_to_xyxy(xywh_to_cxcywh(BOXES))[:, None])
+    assert torch.allclose(losses["loss_iou"], ((pred - 1) ** 2).mean(), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="iou_sigmas"):
+        ban_iou(iou_sigmas=[0.1, 0.0])
+
+
+def test_ban_iou_fine_pool_sets_the_finer_levels_grid():
+    """``iou_fine_pool`` pools the finer levels on their own grid (the coarsest keeps 5x5): the branch's first linear
+    layer takes fine width x 7 x 7 + coarse width x 5 x 5 cells, and a box still gets one IoU per crop."""
+    from sot.models.heads.iou_net import BANIoUHead
+    head = BANIoUHead([12, 16], [4, 8], CrossEntropyLoss(use_sigmoid=False), GIoULoss(), iou_hidden=8,
+                      iou_fine_hidden=4, iou_fine_pool=7)
+    assert head.iou.pools == [7, 5] and head.iou.fc[1].in_features == 4 * 49 + 8 * 25
+    z = [torch.randn(2, 12, 14, 14), torch.randn(2, 16, 7, 7)]
+    x = [torch.randn(2, 12, 62, 62), torch.randn(2, 16, 31, 31)]
+    out = head(z, x)
+    losses = head.loss(out, BOXES, torch.tensor([True, True]), 255)
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.iou.parameters())
+    assert head.predict_iou(out, torch.tensor([[60.0, 70.0, 120.0, 110.0]]), index=1).shape == (1,)
+
+
 def test_ban_iou_kl_loss_trains_the_branch():
     head = ban_iou(iou_loss="kl")
     z, x = feats(levels=1)

@@ -66,16 +66,18 @@ class IoUPredictor(nn.Module):
         pool: side of the pooled grid per box.
         fine_hidden: width of the pooled features of the other (finer) levels: their maps are larger, so a
             narrow width keeps pooling them cheap.
+        fine_pool: side of the pooled grid per box on the finer levels (None: ``pool``).
     """
 
     def __init__(self, in_channels: Sequence[int] | int, stride: Sequence[float] | float, hidden: int = 64,
-                 pool: int = 5, fine_hidden: int = 16):
+                 pool: int = 5, fine_hidden: int = 16, fine_pool: int | None = None):
         super().__init__()
         in_channels = [in_channels] if isinstance(in_channels, int) else list(in_channels)
         strides = [stride] if isinstance(stride, (int, float)) else list(stride)
         if len(strides) != len(in_channels):
             raise ValueError(f"IoUPredictor: {len(in_channels)} channel counts but {len(strides)} strides")
         self.strides, self.pool = [float(s) for s in strides], int(pool)
+        self.pools = [int(pool if fine_pool is None else fine_pool)] * (len(strides) - 1) + [self.pool]
         self.stride = self.strides[-1]
         if len(in_channels) == 1:  # one level: the module names of checkpoints from before the finer levels
             self.z_conv = conv_bn_relu(in_channels[0], hidden)
@@ -87,7 +89,8 @@ class IoUPredictor(nn.Module):
             self.x_convs = nn.ModuleList(conv_bn_relu(c, w) for c, w in zip(in_channels, widths))
         # a linear layer over the flattened pooled cells (a pool x pool convolution without padding, as a matrix
         # product: the CPU's convolution kernels take ~15x longer on these 1-cell outputs)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(sum(widths) * pool * pool, 2 * hidden), nn.ReLU(inplace=True),
+        cells = sum(w * p * p for w, p in zip(widths, self.pools))
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cells, 2 * hidden), nn.ReLU(inplace=True),
                                 nn.Linear(2 * hidden, 1))
 
     def _convs(self) -> tuple[list[nn.Module], list[nn.Module]]:
@@ -117,9 +120,9 @@ class IoUPredictor(nn.Module):
         """IoU estimates ``(B, P)`` of ``boxes`` ``(B, P, 4)`` ``[x1, y1, x2, y2]`` in crop px."""
         B, P = boxes.shape[:2]
         fs = []
-        for m, f, s in zip(mod, x, self.strides):
-            p = pool_boxes(f, boxes, self.pool, s)
-            fs.append(p * m.repeat_interleave(P, 0)[:, :, None, None])
+        for m, f, s, k in zip(mod, x, self.strides, self.pools):
+            p = pool_boxes(f, boxes, k, s)
+            fs.append((p * m.repeat_interleave(P, 0)[:, :, None, None]).flatten(1))
         return self.fc(torch.cat(fs, 1) if len(fs) > 1 else fs[0]).reshape(B, P)
 
 
@@ -181,16 +184,20 @@ class BANIoUHead(BANHead):
     Args (besides :class:`~sot.models.heads.ban.BANHead`'s):
         iou_hidden: width of the IoU branch.
         iou_fine_hidden: width of the IoU branch's features of the finer levels.
+        iou_fine_pool: side of the IoU branch's pooled grid per box on the finer levels (the coarsest: 5).
         iou_proposals: proposals per positive pair in training.
         iou_weight: weight of the IoU branch's loss.
         iou_loss: ``mse``: the branch regresses each proposal's IoU with the true box (ATOM); ``kl``: its outputs
             are scores trained as log densities of the box (PrDiMP's KL loss, :func:`kl_box_loss`). The tracker
             uses only their ranking either way.
+        iou_sigmas: the proposals' jitter scales (:func:`jitter_boxes`), one drawn per proposal.
     """
 
     def __init__(self, in_channels: Sequence[int], in_strides: Sequence[int], cls_loss: nn.Module,
-                 box_loss: nn.Module, iou_hidden: int = 64, iou_fine_hidden: int = 16, iou_proposals: int = 16,
-                 iou_weight: float = 1.0, iou_loss: str = "mse", **kwargs):
+                 box_loss: nn.Module, iou_hidden: int = 64, iou_fine_hidden: int = 16, iou_fine_pool: int = 5,
+                 iou_proposals: int = 16,
+                 iou_weight: float = 1.0, iou_loss: str = "mse",
+                 iou_sigmas: Sequence[float] = PROPOSAL_SIGMAS, **kwargs):
         strides = [int(v) for v in in_strides]
         n_fine = sum(v < max(strides) for v in strides)
         if strides[:n_fine] != sorted(strides[:n_fine]) or any(v != max(strides) for v in strides[n_fine:]):
@@ -201,11 +208,14 @@ class BANIoUHead(BANHead):
         super().__init__(list(in_channels[n_fine:]), strides[n_fine:], cls_loss, box_loss, **kwargs)
         self.n_fine = n_fine
         self.iou = IoUPredictor(list(in_channels[:n_fine]) + [in_channels[-1]], strides[:n_fine] + [strides[-1]],
-                                iou_hidden, fine_hidden=iou_fine_hidden)
+                                iou_hidden, fine_hidden=iou_fine_hidden, fine_pool=iou_fine_pool)
         self.iou_proposals, self.iou_weight = int(iou_proposals), float(iou_weight)
         if iou_loss not in ("mse", "kl"):
             raise ValueError(f"ban_iou head: iou_loss must be 'mse' or 'kl', got {iou_loss!r}")
         self.iou_loss = iou_loss
+        self.iou_sigmas = tuple(float(v) for v in iou_sigmas)
+        if not self.iou_sigmas or min(self.iou_sigmas) <= 0:
+            raise ValueError(f"ban_iou head: iou_sigmas must be positive numbers, got {list(iou_sigmas)}")
 
     def forward(self, z_feats: list[Tensor], x_feats: list[Tensor]) -> dict[str, Tensor]:
         k = self.n_fine
@@ -229,11 +239,11 @@ class BANIoUHead(BANHead):
 
     def loss(self, outputs: dict[str, Tensor], boxes: Tensor, positive: Tensor, search_size: int) -> dict[str, Tensor]:
         losses = super().loss(outputs, boxes, positive, search_size)
-        props = jitter_boxes(boxes.float(), self.iou_proposals)
+        props = jitter_boxes(boxes.float(), self.iou_proposals, self.iou_sigmas)
         pred = self.predict_iou(outputs, props).float()
         if self.iou_loss == "kl":
             wb = positive.float()
-            kl = kl_box_loss(pred, box_offsets(boxes.float(), props))
+            kl = kl_box_loss(pred, box_offsets(boxes.float(), props), self.iou_sigmas)
             losses["loss_iou"] = self.iou_weight * (kl * wb).sum() / wb.sum().clamp(min=1)
             return losses
         target = box_iou_xywh(boxes.float()[:, None].expand_as(props), xyxy_to_xywh(props))
