@@ -195,8 +195,7 @@ class BANIoUHead(BANHead):
 
     def __init__(self, in_channels: Sequence[int], in_strides: Sequence[int], cls_loss: nn.Module,
                  box_loss: nn.Module, iou_hidden: int = 64, iou_fine_hidden: int = 16, iou_fine_pool: int = 5,
-                 iou_proposals: int = 16,
-                 iou_weight: float = 1.0, iou_loss: str = "mse",
+                 iou_proposals: int = 16, iou_weight: float = 1.0, iou_loss: str = "mse",
                  iou_sigmas: Sequence[float] = PROPOSAL_SIGMAS, **kwargs):
         strides = [int(v) for v in in_strides]
         n_fine = sum(v < max(strides) for v in strides)
