@@ -199,3 +199,39 @@ def test_corrupt_jpeg_names_path(tmp_path, damage):
     with pytest.raises(DatasetFormatError, match=bad):
         for i in range(4):
             ds[i]
+
+
+def test_cached_frames_give_the_same_samples_and_no_file_reads(synth, monkeypatch):
+    """``cache_frames``: every usable frame decoded once at construction, the samples bit-identical to decoding per
+    pair, and no image read afterwards (the frames are read-only, so a crop can never change the cache)."""
+    kw = dict(pairs_per_epoch=24, seed=5, flip=0.5, blur=0.3, grayscale=0.3, negative_ratio=0.3, **SMALL)
+    plain = PairDataset([synth], **kw)
+    cached = PairDataset([synth], cache_frames=True, **kw)
+    usable = sum(len(vf) for _, vf in cached._usable[0])
+    assert len(cached._frames) == usable and all(not im.flags.writeable for im in cached._frames.values())
+
+    expected = []
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        expected.append([plain[i] for i in range(len(plain))])
+
+    import sot.data.pair_dataset as module
+
+    def no_reads(path):
+        raise AssertionError(f"read {path} although the frames are cached")
+
+    monkeypatch.setattr(module, "read_rgb", no_reads)
+    for epoch in (0, 1):
+        cached.set_epoch(epoch)
+        for i, x in enumerate(expected[epoch]):
+            y = cached[i]
+            for k in x:
+                assert torch.equal(x[k], y[k]), (epoch, i, k)
+    assert any(not x["positive"] for x in expected[0]) and any(x["positive"] for x in expected[0])
+
+
+def test_cache_frames_names_an_unreadable_frame_at_construction(tmp_path):
+    seq = _rect_sequence(tmp_path, "c", [[10, 10, 8, 8], [12, 10, 8, 8], [14, 10, 8, 8]], ext=".jpg")
+    open(seq.frames[2], "wb").write(b"not a jpeg at all")
+    with pytest.raises(DatasetFormatError, match=seq.frames[2]):
+        PairDataset([ListDataset(tmp_path, [seq])], pairs_per_epoch=4, cache_frames=True, **SMALL)
