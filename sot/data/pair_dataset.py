@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence as SequenceABC
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from torch.utils.data import Dataset
 from sot.data.augment import apply_color, color_matrix, random_blur
 from sot.data.crop import context_side, crop_affine, read_rgb, transform_box, warp_with_affine
 from sot.datasets.base import SequenceDataset
+from sot.utils.cpus import usable_cpus
 
 __all__ = ["PairDataset", "PairSpec"]
 
@@ -70,7 +70,7 @@ class PairDataset(Dataset):
             negative at the target's own place, so that the network learns colour.
         seed: with the epoch (:meth:`set_epoch`) and the index, seeds every random choice of a sample.
         cache_frames: decode every frame a pair can use once, here, and keep it in memory (``H * W * 3`` bytes
-            a frame: the synthetic set's 10,000 training frames of 256x192 take 1.5 GB), instead of decoding
+            a frame: the synthetic set's 9,504 usable training frames of 256x192 take 1.31 GiB), instead of decoding
             two images per pair. For data sets that fit in memory; a frame that cannot be read raises here.
             Loader workers forked afterwards share the decoded pages. The samples are the same either way.
 
@@ -162,8 +162,7 @@ class PairDataset(Dataset):
         keys = [(d, s, int(f)) for d, usable in enumerate(self._usable) for s, vf in usable for f in vf]
         paths = [self.datasets[d].sequences[s].frames[f] for d, s, f in keys]
         start = time.perf_counter()
-        threads = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
-        with ThreadPoolExecutor(threads) as pool:
+        with ThreadPoolExecutor(usable_cpus()) as pool:
             images = list(pool.map(read_rgb, paths))
         for im in images:
             im.flags.writeable = False  # shared by every pair (and by forked workers): never changed in place

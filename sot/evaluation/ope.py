@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from sot.utils.cpus import usable_cpus
+
 EPS = np.finfo(float).eps  # the got10k toolkit's IoU denominator guard
 
 IOU_THRESHOLDS = np.linspace(0, 1, 21)  # success plot (OTB / LaSOT / UAV): 21 bins, IoU > t
@@ -365,7 +367,7 @@ def box_pair_counts(preds, gts, first_from_gt: bool = True, chunk_frames: int = 
 
     frames = sum(len(p) for p, _ in rows)
     if workers is None:
-        workers = _usable_cpus() if frames >= PARALLEL_MIN_FRAMES else 1
+        workers = usable_cpus() if frames >= PARALLEL_MIN_FRAMES else 1
     workers = max(1, min(int(workers), R))
     if workers == 1:
         run(range(R))
@@ -376,13 +378,6 @@ def box_pair_counts(preds, gts, first_from_gt: bool = True, chunk_frames: int = 
 
 
 PARALLEL_MIN_FRAMES = 200_000  # below this, starting threads costs more than they save
-
-
-def _usable_cpus() -> int:
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # not Linux
-        return max(1, min(8, os.cpu_count() or 1))
 
 
 _KERNEL = None  # the compiled row kernel once looked up; False: numba unavailable or switched off

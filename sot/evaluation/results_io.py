@@ -26,8 +26,9 @@ import numpy as np
 
 from sot.datasets.annotations import parse_table, read_table
 from sot.datasets.base import DatasetFormatError
-from sot.evaluation.ope import _usable_cpus, numba_switched_off
+from sot.evaluation.ope import numba_switched_off
 from sot.evaluation.report import TrackerResult
+from sot.utils.cpus import usable_cpus as _usable_cpus
 
 FORMATS = ("otb", "lasot", "uav", "nfs", "tnl2k", "got10k", "trackingnet")
 BOX_FMT = "%.4f"
