@@ -167,7 +167,7 @@ class PairDataset(Dataset):
         for im in images:
             im.flags.writeable = False  # shared by every pair (and by forked workers): never changed in place
         size = sum(im.nbytes for im in images)
-        log.info("PairDataset: %d frames decoded into memory (%.2f GB) in %.1f s", len(images), size / 2**30,
+        log.info("PairDataset: %d frames decoded into memory (%.2f GiB) in %.1f s", len(images), size / 2**30,
                  time.perf_counter() - start)
         return dict(zip(keys, images))
 
