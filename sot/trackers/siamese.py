@@ -50,6 +50,12 @@ class SiameseTracker:
             ``fixed`` uses ``lr`` as is (SiamFC).
         normalize_scores: SiamFC: shift the chosen score map to min 0, sum 1 before mixing with a sum-1 window.
         min_size: smallest box side after clipping (pixels).
+        border: what happens where the measured box reaches the image border. ``clip`` (pysot): the box is
+            taken as measured and the centre clipped to the image. ``keep_size``: a side of the box at the
+            border is taken as the image's edge, not the target's: on that axis the size is held at the
+            state's and the box placed against its inner side, which the image does show, so that a target
+            leaving the frame keeps its size and its box extends past the border (as GOT-10k-style ground
+            truth does). The centre is then clipped only so that the box keeps a part inside the image.
         online: a per-sequence :class:`~sot.trackers.online.OnlineClassifier` blended into the candidates'
             scores (two-stream models only); None: the Siamese score alone.
         color: a per-sequence :class:`~sot.trackers.color.ColorModel` whose candidate scores multiply the
@@ -79,6 +85,7 @@ class SiameseTracker:
         lr_mode: str = "adaptive",
         normalize_scores: bool = False,
         min_size: float = 10.0,
+        border: str = "clip",
         online: OnlineClassifier | None = None,
         color: ColorModel | None = None,
         finetune: HeadTuner | None = None,
@@ -87,6 +94,9 @@ class SiameseTracker:
     ):
         if lr_mode not in ("adaptive", "fixed"):
             raise ValueError(f"tracker.lr_mode must be 'adaptive' or 'fixed', got {lr_mode!r}")
+        if border not in ("clip", "keep_size"):
+            raise ValueError(f"tracker.border must be 'clip' or 'keep_size', got {border!r}")
+        self.border = border
         self.model = model.eval().to(device)
         self.exemplar_size, self.instance_size = int(exemplar_size), int(instance_size)
         self.context_amount = context_amount
@@ -145,6 +155,23 @@ class SiameseTracker:
             feats = self.online.pick(self.model.search_features(self._to_tensor(crops)))
             self.online.init(feats, S / 2 - shifts * S / side, np.tile(self.size * S / side, (len(shifts), 1)),
                              self._online_stride(), S)
+
+    def _keep_size_at_border(self, center, pred_size, size, W: int, H: int):
+        """``border=keep_size``: on an axis where the measured box reaches one image border (and not the
+        other), hold the state's size and place the box against the measured inner side."""
+        center, size = center.copy(), size.copy()
+        lo, hi = center - pred_size / 2, center + pred_size / 2
+        limit = np.array([W, H], dtype=np.float64)
+        margin = 1.0  # px: a side this close to the border is taken as cut by it
+        for a in range(2):
+            at_lo, at_hi = lo[a] <= margin, hi[a] >= limit[a] - margin
+            if at_lo == at_hi:  # inside the image, or wider than it: measured as is
+                continue
+            size[a] = max(self.size[a], size[a])
+            center[a] = hi[a] - size[a] / 2 if at_lo else lo[a] + size[a] / 2
+        # keep part of the box inside the image, so that the next search crop still shows some of it
+        half = np.minimum(size / 2, limit / 2)
+        return np.clip(center, -half + 1, limit + half - 1), size
 
     def _online_stride(self) -> float:
         return float(self.model.neck.strides[self.online.level])
@@ -217,8 +244,10 @@ class SiameseTracker:
         lr = self.lr * (penalty[k, i] * scores[k, i] if self.lr_mode == "adaptive" else 1.0)
         size = self.size * (1 - lr) + pred_size * lr
 
-        # clip to the image so that a target leaving the frame cannot drive the state to nonsense
-        center = np.clip(center, [0, 0], [W, H])
+        if self.border == "keep_size":
+            center, size = self._keep_size_at_border(center, pred_size, size, W, H)
+        else:  # clip to the image so that a target leaving the frame cannot drive the state to nonsense
+            center = np.clip(center, [0, 0], [W, H])
         size = np.clip(size, self.min_size, [max(W, self.min_size), max(H, self.min_size)])
         if self.online is not None:  # the frame's crop k, with the box as tracked, in crop px
             self.online.update(online_feats[k:k + 1], (center - self.center) * scale + S / 2, size * scale,

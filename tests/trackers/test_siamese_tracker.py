@@ -74,3 +74,37 @@ def test_rpn_post_processing_follows_a_perfect_head():
     model.head.window = lambda outputs: torch.ones(2)
     box, score = tracker.track(img)
     assert np.allclose(box, true_box, atol=1e-6) and score == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("border, expected", [("clip", [0.0, 40.0, 20.0, 20.0]), ("keep_size", [-10.0, 40.0, 30.0, 20.0])])
+def test_border_keep_size_extends_a_leaving_target_past_the_image(border, expected):
+    """The head sees only the part of the target inside the image. ``clip`` reports that part; ``keep_size`` keeps
+    the state's width on the cut axis and places the box against the measured inner side, as the ground truth of a
+    target half out of the frame is (GOT-10k writes boxes reaching outside the image)."""
+    cfg = compose_train(["debug=smoke", "device=cpu"])
+    model = tiny_model(cfg)
+    visible = np.array([0.0, 40.0, 20.0, 20.0])  # the true box [-10, 40, 30, 20] cut at x = 0
+    tracker = SiameseTracker(model, exemplar_size=87, instance_size=127, penalty_k=0.0, window_influence=0.0, lr=1.0,
+                             lr_mode="fixed", border=border)
+    img = np.zeros((120, 160, 3), np.uint8)
+    tracker.init(img, [0.0, 40.0, 30.0, 20.0])
+
+    def decode(outputs, search_size, prior_size):
+        s = search_size / tracker._search_side(*tracker.size)
+        c = (visible[:2] + visible[2:] / 2 - tracker.center) * s + search_size / 2
+        return torch.tensor([[[c[0], c[1], visible[2] * s, visible[3] * s]]]), torch.tensor([[0.9]])
+
+    model.head.decode = decode
+    model.head.window = lambda outputs: torch.ones(1)
+    box, _ = tracker.track(img)
+    assert np.allclose(box, expected, atol=1e-6)
+    if border == "keep_size":  # the target gone further: the box may leave the image but for a sliver
+        visible = np.array([0.0, 40.0, 0.5, 20.0])
+        box, _ = tracker.track(img)
+        assert box[2] == pytest.approx(30.0) and -30.0 < box[0] < -28.0
+
+
+def test_border_option_is_checked():
+    cfg = compose_train(["debug=smoke", "device=cpu"])
+    with pytest.raises(ValueError, match="tracker.border must be 'clip' or 'keep_size'"):
+        SiameseTracker(tiny_model(cfg), border="extend")
