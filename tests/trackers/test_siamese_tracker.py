@@ -22,11 +22,12 @@ def moving_square(n=6, W=160, H=120, size=24, step=6):
     return frames, np.array(boxes, float)
 
 
+@pytest.mark.parametrize("border", ["clip", "keep_size"])
 @pytest.mark.parametrize("tracker_name", ["siamrpn", "siamfc"])
-def test_tracker_runs_and_stays_in_image(tracker_name):
+def test_tracker_runs_and_stays_in_image(tracker_name, border):
     head = "rpn" if tracker_name == "siamrpn" else "siamfc"
     cfg = compose_train([f"head={head}", "backbone=resnet18_layer2", f"tracker={tracker_name}", "debug=smoke",
-                         "device=cpu"])
+                         "device=cpu", f"tracker.border={border}"])
     model = tiny_model(cfg)
     tracker = instantiate(cfg.tracker, model=model)
     frames, boxes = moving_square()
@@ -35,11 +36,15 @@ def test_tracker_runs_and_stays_in_image(tracker_name):
         box, score = tracker.track(img)
         assert box.shape == (4,) and np.all(np.isfinite(box)) and 0.0 <= score <= 1.0
         assert box[2] >= 10 and box[3] >= 10
-    # a target that leaves the image does not crash the tracker and keeps the box inside
+    # a target that leaves the image does not crash the tracker: clip keeps the centre inside, keep_size a part of
+    # the box
     blank = np.full_like(frames[0], 90)
     for _ in range(3):
         box, _ = tracker.track(blank[:, :40])  # a narrower frame: the old centre lies outside it
-        assert 0 <= box[0] + box[2] / 2 <= 40
+        if border == "clip":
+            assert 0 <= box[0] + box[2] / 2 <= 40
+        else:
+            assert box[0] < 40 and box[0] + box[2] > 0 and box[1] < 120 and box[1] + box[3] > 0
 
 
 def test_init_box_errors():
