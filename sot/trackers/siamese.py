@@ -52,10 +52,11 @@ class SiameseTracker:
         min_size: smallest box side after clipping (pixels).
         border: what happens where the measured box reaches the image border. ``clip`` (pysot): the box is
             taken as measured and the centre clipped to the image. ``keep_size``: a side of the box at the
-            border is taken as the image's edge, not the target's: on that axis the size is held at the
-            state's and the box placed against its inner side, which the image does show, so that a target
-            leaving the frame keeps its size and its box extends past the border (as GOT-10k-style ground
-            truth does). The centre is then clipped only so that the box keeps a part inside the image.
+            border is taken as the image's edge, not the target's: on that axis the size does not shrink
+            below the state's, and the box is placed against its inner side, which the image does show, so
+            that a target leaving the frame keeps its size and its box reaches past the border (as
+            GOT-10k-style ground truth does). The centre is clipped only so that part of the box stays in
+            the image.
         online: a per-sequence :class:`~sot.trackers.online.OnlineClassifier` blended into the candidates'
             scores (two-stream models only); None: the Siamese score alone.
         color: a per-sequence :class:`~sot.trackers.color.ColorModel` whose candidate scores multiply the
@@ -158,7 +159,7 @@ class SiameseTracker:
 
     def _keep_size_at_border(self, center, pred_size, size, W: int, H: int):
         """``border=keep_size``: on an axis where the measured box reaches one image border (and not the
-        other), hold the state's size and place the box against the measured inner side."""
+        other), do not shrink the size below the state's and place the box against the measured inner side."""
         center, size = center.copy(), size.copy()
         lo, hi = center - pred_size / 2, center + pred_size / 2
         limit = np.array([W, H], dtype=np.float64)
@@ -244,11 +245,11 @@ class SiameseTracker:
         lr = self.lr * (penalty[k, i] * scores[k, i] if self.lr_mode == "adaptive" else 1.0)
         size = self.size * (1 - lr) + pred_size * lr
 
+        size = np.clip(size, self.min_size, [max(W, self.min_size), max(H, self.min_size)])
         if self.border == "keep_size":
             center, size = self._keep_size_at_border(center, pred_size, size, W, H)
         else:  # clip to the image so that a target leaving the frame cannot drive the state to nonsense
             center = np.clip(center, [0, 0], [W, H])
-        size = np.clip(size, self.min_size, [max(W, self.min_size), max(H, self.min_size)])
         if self.online is not None:  # the frame's crop k, with the box as tracked, in crop px
             self.online.update(online_feats[k:k + 1], (center - self.center) * scale + S / 2, size * scale,
                                self._online_stride(), S, float(scores[k, i]), samples=self.online.last_samples[k])
